@@ -1,0 +1,21 @@
+//! Hugging Face's fixed values (see `shared/reference/huggingface-oauth.md`).
+
+use std::time::Duration;
+
+/// The public Hub; `HF_ENDPOINT` or the config's `endpoint` replace it (mirrors, sandboxes).
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// The environment variable Hugging Face's own clients read for another Hub URL.
+pub const ENDPOINT_ENV: &str = "HF_ENDPOINT";
+
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const USERINFO_PATH: &str = "/oauth/userinfo";
+
+/// Logto's default: without `profile` the user has no name or avatar.
+pub const DEFAULT_SCOPE: &str = "profile";
+/// Logto's connector waits 5 s for userinfo; we apply it to every request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A larger token or userinfo body is not a Hugging Face answer; refuse it unread.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How much of an unexpected error body goes into an error message.
+pub const MAX_ERROR_TEXT: usize = 300;

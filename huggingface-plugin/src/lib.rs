@@ -1,0 +1,24 @@
+//! Sign in with Hugging Face: a connector plugin for `connector-api` hosts.
+//!
+//! At parity with Logto's `@logto/connector-huggingface` (same metadata id, config and mapping),
+//! plus PKCE, a timeout on every request, rate-limit reporting and a configurable Hub endpoint.
+//! Built as a `cdylib` for hosts; the `rlib` is for in-process tests and benchmarks.
+
+mod authorize;
+mod callback;
+mod config;
+mod connector;
+mod constants;
+mod http;
+mod json_error;
+mod metadata;
+mod pkce;
+mod secret;
+mod session;
+mod token;
+mod userinfo;
+
+pub use connector::HuggingFace;
+pub use metadata::CONNECTOR_ID;
+
+connector_api::export_connector!(HuggingFace);

@@ -1,0 +1,114 @@
+//! Shared state, routes and the recording/fault middleware.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::config::{ENDPOINT_PLACEHOLDER, SandboxClient, SandboxConfig, SandboxUser};
+use crate::faults::{Fault, Faults, Route};
+use crate::record::RecordedRequest;
+use crate::store::Store;
+use crate::{authorize, avatar, token, userinfo};
+
+/// Largest request body the sandbox reads.
+const MAX_BODY: usize = 1 << 20;
+
+/// State shared by the handlers and the [`crate::HubSandbox`] handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub endpoint: String,
+    pub clients: Vec<SandboxClient>,
+    pub code_ttl: Duration,
+    pub token_ttl_secs: u64,
+    pub user: Mutex<SandboxUser>,
+    pub deny: AtomicBool,
+    pub faults: Mutex<Faults>,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    pub store: Mutex<Store>,
+}
+
+pub(crate) type AppState = State<Arc<Shared>>;
+
+impl Shared {
+    pub(crate) fn new(endpoint: String, config: SandboxConfig) -> Self {
+        let SandboxConfig {
+            clients,
+            user,
+            code_ttl,
+            token_ttl_secs,
+        } = config;
+        Self {
+            endpoint,
+            clients,
+            code_ttl,
+            token_ttl_secs,
+            user: Mutex::new(user),
+            deny: AtomicBool::new(false),
+            faults: Mutex::default(),
+            requests: Mutex::default(),
+            store: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn client(&self, client_id: &str) -> Option<&SandboxClient> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+
+    /// `template` with [`ENDPOINT_PLACEHOLDER`] replaced by this sandbox's endpoint.
+    pub(crate) fn expand(&self, template: &str) -> String {
+        template.replace(ENDPOINT_PLACEHOLDER, &self.endpoint)
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning (state stays usable after a panicking test).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(Route::Authorize.path(), get(authorize::authorize))
+        .route(Route::Token.path(), post(token::token))
+        .route(
+            Route::Userinfo.path(),
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/avatars/{file}", get(avatar::avatar))
+        .layer(middleware::from_fn_with_state(shared.clone(), intercept))
+        .with_state(shared)
+}
+
+/// Records the request, then answers an armed fault or hands over to the route.
+async fn intercept(State(shared): AppState, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, MAX_BODY).await;
+    let bytes = body.as_deref().unwrap_or_default();
+    lock(&shared.requests).push(RecordedRequest::new(&parts, bytes));
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), "hub-sandbox request");
+    let Ok(bytes) = body else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    if let Some(fault) = take_fault(&shared, request.uri().path()) {
+        if let Some(delay) = fault.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(response) = fault.response() {
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
+    let route = Route::from_path(path)?;
+    lock(&shared.faults).take(route)
+}
