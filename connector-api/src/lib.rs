@@ -49,7 +49,8 @@ pub use abi_stable;
 pub use connector::Connector;
 pub use error::{ConnectorError, ErrorCode};
 pub use loader::{
-    DiscoverError, Discovery, PLUGIN_SUFFIX, Plugin, RejectReason, Rejected, discover,
+    DiscoverError, DiscoverOptions, Discovery, PLUGIN_SUFFIX, Plugin, RejectReason, Rejected,
+    discover, discover_with,
 };
 pub use types::{
     Authorization, AuthorizationRequest, FormItem, FormItemType, I18nText, Metadata, Platform,

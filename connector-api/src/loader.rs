@@ -35,6 +35,10 @@ pub enum RejectReason {
     InvalidMetadata(String),
     #[error("duplicate connector id `{id}`, already loaded from {first}")]
     DuplicateId { id: String, first: String },
+    #[error(
+        "writable by other users (mode {mode:o}): anyone who can write it can run code in this host"
+    )]
+    WritableByOthers { mode: u32 },
 }
 
 /// A file that was not loaded, and why.
@@ -52,6 +56,19 @@ pub enum DiscoverError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "plugin directory {path} is writable by other users (mode {mode:o}): anyone who can write \
+         there can run code in this host; fix its permissions, or allow it explicitly"
+    )]
+    WritableByOthers { path: PathBuf, mode: u32 },
+}
+
+/// How [`discover_with`] treats the plugin directory.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    /// Load from a directory (and files) that group or other users may write to. Off by default,
+    /// like ssh's StrictModes: loading a plugin runs its code with the host's rights.
+    pub allow_writable_by_others: bool,
 }
 
 /// Result of [`discover`]: loaded plugins and refused files, both sorted by file name.
@@ -143,10 +160,22 @@ impl Plugin {
 /// A file that cannot be loaded is reported in [`Discovery::rejected`] with its reason; the others
 /// still load. Of two plugins with one connector id, the first by file name wins.
 pub fn discover(dir: &Path) -> Result<Discovery, DiscoverError> {
+    discover_with(dir, &DiscoverOptions::default())
+}
+
+/// [`discover`] with options.
+pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
     let read_error = |source| DiscoverError::ReadDir {
         path: dir.to_path_buf(),
         source,
     };
+    let dir_mode = writable_by_others(&std::fs::metadata(dir).map_err(read_error)?);
+    if let (Some(mode), false) = (dir_mode, options.allow_writable_by_others) {
+        return Err(DiscoverError::WritableByOthers {
+            path: dir.to_path_buf(),
+            mode,
+        });
+    }
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
@@ -159,13 +188,15 @@ pub fn discover(dir: &Path) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
     let mut ids: HashMap<String, PathBuf> = HashMap::new();
     for path in paths {
-        let loaded = Plugin::load(&path).and_then(|plugin| match ids.get(&plugin.metadata.id) {
-            Some(first) => Err(RejectReason::DuplicateId {
-                id: plugin.metadata.id.clone(),
-                first: first.display().to_string(),
-            }),
-            None => Ok(plugin),
-        });
+        let loaded = check_file(&path, options)
+            .and_then(|()| Plugin::load(&path))
+            .and_then(|plugin| match ids.get(&plugin.metadata.id) {
+                Some(first) => Err(RejectReason::DuplicateId {
+                    id: plugin.metadata.id.clone(),
+                    first: first.display().to_string(),
+                }),
+                None => Ok(plugin),
+            });
         match loaded {
             Ok(plugin) => {
                 ids.insert(plugin.metadata.id.clone(), path);
@@ -178,6 +209,36 @@ pub fn discover(dir: &Path) -> Result<Discovery, DiscoverError> {
         }
     }
     Ok(discovery)
+}
+
+/// The permission bits when group or others may write (`None` elsewhere, and off unix).
+fn writable_by_others(metadata: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = metadata.permissions().mode() & 0o7777;
+        (mode & 0o022 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
+}
+
+fn check_file(path: &Path, options: &DiscoverOptions) -> Result<(), RejectReason> {
+    // Follows symlinks: what counts is the file that would be mapped.
+    let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RejectReason::NotALibrary("dangling symlink".into()),
+        _ => RejectReason::NotALibrary(e.to_string()),
+    })?;
+    match (
+        writable_by_others(&metadata),
+        options.allow_writable_by_others,
+    ) {
+        (Some(mode), false) if metadata.is_file() => Err(RejectReason::WritableByOthers { mode }),
+        _ => Ok(()),
+    }
 }
 
 fn reject_reason(e: LibraryError) -> RejectReason {

@@ -16,22 +16,29 @@ use crate::secret::Secret;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawConfig {
     client_id: String,
-    client_secret: Secret,
+    client_secret: Option<Secret>,
     scope: Option<String>,
     endpoint: Option<String>,
     request_timeout_ms: Option<u64>,
+    org_ids: Option<Vec<String>>,
+    allowed_orgs: Option<Vec<String>>,
 }
 
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub client_id: String,
-    pub client_secret: Secret,
+    /// `None` for a public client, which relies on PKCE alone.
+    pub client_secret: Option<Secret>,
     /// Space-separated scope tokens, normalised to single spaces.
     pub scope: String,
     /// The Hub's base URL, without a trailing slash.
     pub endpoint: String,
     pub timeout: Duration,
+    /// Organizations the consent screen asks for (`orgIds` of the authorization URI).
+    pub org_ids: Vec<String>,
+    /// When not empty, only members of one of these (org `sub` or `preferred_username`) sign in.
+    pub allowed_orgs: Vec<String>,
 }
 
 impl Config {
@@ -43,20 +50,27 @@ impl Config {
         })?;
         Ok(Self {
             client_id: non_empty("clientId", raw.client_id)?,
-            client_secret: match raw.client_secret.expose().trim().is_empty() {
-                true => return Err(invalid("clientSecret", "must not be empty")),
-                false => raw.client_secret,
+            client_secret: match raw.client_secret {
+                Some(s) if s.expose().trim().is_empty() => {
+                    return Err(invalid(
+                        "clientSecret",
+                        "must not be empty (omit it for a public client)",
+                    ));
+                }
+                other => other,
             },
             scope: match raw.scope {
                 Some(scope) => parse_scope(&scope).map_err(|m| invalid("scope", &m))?,
                 None => DEFAULT_SCOPE.to_string(),
             },
-            endpoint: parse_endpoint(raw.endpoint).map_err(|m| invalid("endpoint", &m))?,
+            endpoint: endpoint(raw.endpoint).map_err(|m| invalid("endpoint", &m))?,
             timeout: match raw.request_timeout_ms {
                 None => DEFAULT_TIMEOUT,
                 Some(ms @ 1..=60_000) => Duration::from_millis(ms),
                 Some(_) => return Err(invalid("requestTimeoutMs", "must be 1 to 60000")),
             },
+            org_ids: names("orgIds", raw.org_ids)?,
+            allowed_orgs: names("allowedOrgs", raw.allowed_orgs)?,
         })
     }
 
@@ -81,6 +95,21 @@ fn non_empty(field: &str, value: String) -> Result<String, ConnectorError> {
     }
 }
 
+/// A list of organization ids or names: each non-empty, without spaces or commas.
+fn names(field: &str, list: Option<Vec<String>>) -> Result<Vec<String>, ConnectorError> {
+    let list = list.unwrap_or_default();
+    match list
+        .iter()
+        .find(|n| n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == ','))
+    {
+        Some(bad) => Err(invalid(
+            field,
+            &format!("`{bad}` is not an organization id or name"),
+        )),
+        None => Ok(list),
+    }
+}
+
 /// RFC 6749 §3.3: scope tokens are printable ASCII except space, `"` and `\`.
 pub fn parse_scope(scope: &str) -> Result<String, String> {
     let tokens: Vec<&str> = scope.split_ascii_whitespace().collect();
@@ -96,12 +125,19 @@ pub fn parse_scope(scope: &str) -> Result<String, String> {
     }
 }
 
-/// An https URL, or http for a loopback host (tests, local mirrors); the Hub's origin and path prefix.
-fn parse_endpoint(configured: Option<String>) -> Result<String, String> {
+/// The configured endpoint, else `HF_ENDPOINT`, else huggingface.co; without a trailing slash.
+fn endpoint(configured: Option<String>) -> Result<String, String> {
     let text = configured
         .or_else(|| std::env::var(ENDPOINT_ENV).ok())
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-    let url = Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let url = provider_url(&text)?;
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// A URL the connector may call: https, or http for a loopback host (tests, local mirrors),
+/// without query, fragment or credentials.
+pub fn provider_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -117,7 +153,7 @@ fn parse_endpoint(configured: Option<String>) -> Result<String, String> {
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err("must not carry a query, fragment or credentials".into());
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -143,7 +179,10 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         assert_eq!(field_of(json!({"clientSecret": "s"})), "clientId");
-        assert_eq!(field_of(json!({"clientId": "id"})), "clientSecret");
+        assert_eq!(
+            field_of(json!({"clientId": "id", "clientSecret": 5})),
+            "clientSecret"
+        );
         assert_eq!(
             field_of(json!({"clientId": 7, "clientSecret": "s"})),
             "clientId"
@@ -168,6 +207,10 @@ mod tests {
         assert_eq!(base("endpoint", json!("ftp://localhost")), "endpoint");
         assert_eq!(base("endpoint", json!("https://hf.co/?q=1")), "endpoint");
         assert_eq!(base("requestTimeoutMs", json!(0)), "requestTimeoutMs");
+        assert_eq!(base("orgIds", json!("one")), "orgIds");
+        assert_eq!(base("orgIds", json!(["a b"])), "orgIds");
+        assert_eq!(base("allowedOrgs", json!([""])), "allowedOrgs");
+        assert_eq!(base("allowedOrgs", json!([1])), "allowedOrgs[0]");
         assert_eq!(base("surprise", json!(1)), "surprise");
         assert_eq!(field_of(json!(42)), "config");
     }
@@ -179,6 +222,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.scope, "openid profile email");
         assert_eq!(c.url("/oauth/token"), "http://127.0.0.1:9/hub/oauth/token");
+    }
+
+    #[test]
+    fn public_clients_have_no_secret() {
+        let c = Config::parse(json!({"clientId": "i", "orgIds": ["o1"], "allowedOrgs": ["acme"]}))
+            .unwrap();
+        assert!(c.client_secret.is_none());
+        assert_eq!(
+            (c.org_ids, c.allowed_orgs),
+            (vec!["o1".into()], vec!["acme".into()])
+        );
     }
 
     #[test]

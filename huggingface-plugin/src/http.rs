@@ -31,14 +31,20 @@ pub fn client() -> &'static reqwest::Client {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Token,
+    Refresh,
     Userinfo,
+    Discovery,
+    Jwks,
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Step::Token => "token request",
+            Step::Refresh => "refresh request",
             Step::Userinfo => "userinfo request",
+            Step::Discovery => "discovery request",
+            Step::Jwks => "JWKS request",
         })
     }
 }

@@ -6,7 +6,12 @@ use sha2::{Digest as _, Sha256};
 
 /// A fresh verifier: 32 random bytes, base64url (43 characters, the RFC's minimum length).
 pub fn new_verifier() -> String {
-    let mut bytes = [0u8; 32];
+    random_token::<32>()
+}
+
+/// `N` random bytes, base64url; also the OpenID Connect nonce.
+pub fn random_token<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Session {
     pub redirect_uri: String,
     pub code_verifier: String,
+    /// Set when the scope asked for `openid`: the id_token must carry it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 impl Session {
@@ -26,6 +29,10 @@ impl Session {
         Ok(Self {
             redirect_uri: field("redirectUri")?,
             code_verifier: field("codeVerifier")?,
+            nonce: value
+                .get("nonce")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
         })
     }
 }

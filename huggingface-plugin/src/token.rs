@@ -1,7 +1,8 @@
-//! The authorization-code exchange at `{endpoint}/oauth/token`.
+//! The token endpoint: the authorization-code exchange and the refresh grant.
 
 use connector_api::{ConnectorError, ErrorCode};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::constants::TOKEN_PATH;
@@ -9,11 +10,34 @@ use crate::http::{self, Reply, Step};
 use crate::secret::Secret;
 use crate::session::Session;
 
-/// Hugging Face's token response; only what the sign-in needs is required.
+/// Hugging Face's token response; only `access_token` and `token_type` are required.
 #[derive(Debug, Deserialize)]
 pub struct TokenResponse {
     pub access_token: Secret,
     pub token_type: String,
+    /// A number, or a numeric string (Logto accepts both).
+    pub expires_in: Option<Value>,
+    pub scope: Option<String>,
+    pub id_token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+}
+
+impl From<TokenResponse> for connector_api::TokenResponse {
+    fn from(t: TokenResponse) -> Self {
+        let expose = |s: Option<Secret>| s.map(|s| s.expose().to_string());
+        Self {
+            access_token: t.access_token.expose().to_string(),
+            expires_in: t.expires_in.as_ref().and_then(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            }),
+            token_type: Some(t.token_type),
+            scope: t.scope,
+            id_token: expose(t.id_token),
+            refresh_token: expose(t.refresh_token),
+        }
+    }
 }
 
 /// An OAuth error body (RFC 6749 §5.2).
@@ -23,26 +47,51 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// POSTs the code with the PKCE verifier, authenticating the client with HTTP Basic.
+/// POSTs the code with the PKCE verifier.
 pub async fn exchange_code(
     config: &Config,
     session: &Session,
     code: &Secret,
 ) -> Result<TokenResponse, ConnectorError> {
-    let form = [
+    let form = vec![
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
         ("redirect_uri", session.redirect_uri.as_str()),
         ("code_verifier", session.code_verifier.as_str()),
     ];
-    let request = http::client()
+    post(config, form, Step::Token).await
+}
+
+/// Trades a refresh token for a new access token (and, when the provider rotates, a new
+/// refresh token); an expired or revoked one is `social_auth_code_invalid`.
+pub async fn refresh(
+    config: &Config,
+    refresh_token: &str,
+) -> Result<TokenResponse, ConnectorError> {
+    let form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    post(config, form, Step::Refresh).await
+}
+
+/// POSTs `form`, authenticating the client: HTTP Basic with a secret; a public client sends
+/// only its `client_id` (RFC 6749 §3.2.1) and relies on PKCE.
+async fn post(
+    config: &Config,
+    mut form: Vec<(&str, &str)>,
+    step: Step,
+) -> Result<TokenResponse, ConnectorError> {
+    let mut request = http::client()
         .post(config.url(TOKEN_PATH))
-        .basic_auth(&config.client_id, Some(config.client_secret.expose()))
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form);
-    let reply = http::send(request, Step::Token, config.timeout).await?;
+        .header(reqwest::header::ACCEPT, "application/json");
+    match &config.client_secret {
+        Some(secret) => request = request.basic_auth(&config.client_id, Some(secret.expose())),
+        None => form.push(("client_id", &config.client_id)),
+    }
+    let reply = http::send(request.form(&form), step, config.timeout).await?;
     match reply.status.as_u16() {
-        200..=299 => bearer(reply.json()?),
+        200..=299 => bearer(reply.json()?, step),
         429 => Err(reply.rate_limited()),
         400..=499 => Err(refused(&reply)),
         _ => Err(reply.unexpected_status()),
@@ -50,13 +99,13 @@ pub async fn exchange_code(
 }
 
 /// Only bearer tokens can be sent to userinfo (RFC 6750); Hugging Face writes it `bearer`.
-fn bearer(token: TokenResponse) -> Result<TokenResponse, ConnectorError> {
+fn bearer(token: TokenResponse, step: Step) -> Result<TokenResponse, ConnectorError> {
     match token.token_type.eq_ignore_ascii_case("bearer") {
         true => Ok(token),
         false => Err(ConnectorError::new(
             ErrorCode::InvalidResponse,
             format!(
-                "token request: unsupported token_type `{}`",
+                "{step}: unsupported token_type `{}`",
                 http::clean(&token.token_type)
             ),
         )),
@@ -67,7 +116,7 @@ fn bearer(token: TokenResponse) -> Result<TokenResponse, ConnectorError> {
 fn refused(reply: &Reply) -> ConnectorError {
     let Ok(oauth) = serde_json::from_slice::<OAuthError>(&reply.body) else {
         return match reply.status.as_u16() {
-            401 => client_refused(),
+            401 => client_refused(reply.step),
             _ => reply.unexpected_status(),
         };
     };
@@ -75,23 +124,30 @@ fn refused(reply: &Reply) -> ConnectorError {
         Some(description) => format!("{}: {description}", oauth.error),
         None => oauth.error.clone(),
     });
+    let step = reply.step;
     match oauth.error.as_str() {
+        "invalid_grant" if step == Step::Refresh => ConnectorError::new(
+            ErrorCode::SocialAuthCodeInvalid,
+            format!("{step}: refresh token refused ({detail})"),
+        ),
         "invalid_grant" => ConnectorError::new(
             ErrorCode::SocialAuthCodeInvalid,
-            format!("token request: authorization code refused ({detail})"),
+            format!("{step}: authorization code refused ({detail})"),
         ),
-        "invalid_client" => client_refused(),
+        "invalid_client" => client_refused(step),
         _ => ConnectorError::general(format!(
-            "token request failed with HTTP {}: {detail}",
+            "{step} failed with HTTP {}: {detail}",
             reply.status.as_u16()
         )),
     }
 }
 
-fn client_refused() -> ConnectorError {
+fn client_refused(step: Step) -> ConnectorError {
     ConnectorError::new(
         ErrorCode::InvalidConfig,
-        "token request: client authentication failed (invalid_client); check clientId and clientSecret",
+        format!(
+            "{step}: client authentication failed (invalid_client); check clientId and clientSecret"
+        ),
     )
     .with_data(serde_json::json!({ "field": "clientSecret" }))
 }

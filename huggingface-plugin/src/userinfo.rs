@@ -27,7 +27,8 @@ pub async fn fetch(config: &Config, token: &TokenResponse) -> Result<Value, Conn
 }
 
 /// Logto's mapping: `sub`→id, `name`, `picture`→avatar, `email`; null or absent fields omitted,
-/// the whole JSON kept as rawData.
+/// the whole JSON kept as rawData. An email whose `email_verified` is `false` is left out
+/// (it stays in rawData): a broker may link accounts by email.
 pub fn to_social_user(raw: Value) -> Result<SocialUserInfo, ConnectorError> {
     let invalid = |what: &str| {
         ConnectorError::new(
@@ -44,9 +45,10 @@ pub fn to_social_user(raw: Value) -> Result<SocialUserInfo, ConnectorError> {
         Some(_) => Err(invalid(&format!("`{key}` is not a string"))),
     };
     let id = optional("sub")?.ok_or_else(|| invalid("no string `sub`"))?;
+    let verified = object.get("email_verified") != Some(&Value::Bool(false));
     Ok(SocialUserInfo {
         id,
-        email: optional("email")?,
+        email: optional("email")?.filter(|_| verified),
         phone: None,
         name: optional("name")?,
         avatar: optional("picture")?,
@@ -69,6 +71,16 @@ mod tests {
         assert_eq!(user.email.as_deref(), Some("email"));
         assert_eq!(user.avatar.as_deref(), Some("picture"));
         assert_eq!(user.raw_data, raw);
+    }
+
+    #[test]
+    fn unverified_email_is_left_out() {
+        let raw = json!({"sub": "1", "email": "a@b.c", "email_verified": false});
+        let user = to_social_user(raw.clone()).unwrap();
+        assert_eq!(user.email, None);
+        assert_eq!(user.raw_data["email"], "a@b.c");
+        let raw = json!({"sub": "1", "email": "a@b.c", "email_verified": true});
+        assert_eq!(to_social_user(raw).unwrap().email.as_deref(), Some("a@b.c"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Every lookup first runs `cargo build --workspace` (once per test process), so a plain
 //! `cargo test` never tests a stale plugin build.
 
+pub mod hf;
+
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
 use std::process::Command;

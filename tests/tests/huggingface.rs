@@ -3,88 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use connector_api::{
-    AuthorizationRequest, Connector, ConnectorError, ErrorCode, Platform, Plugin, SocialUserInfo,
+use connector_api::{AuthorizationRequest, ConnectorError, ErrorCode, Platform, SocialUserInfo};
+use connector_tests::hf::{
+    REDIRECT_URI, approve, connector, plugin, query_pairs, request, sign_in, started,
 };
-use connector_tests::library_path;
 use hub_sandbox::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Fault, HubSandbox, Route, SandboxConfig,
 };
-use serde_json::{Value, json};
-
-const REDIRECT_URI: &str = "http://localhost:3000/callback";
-
-fn plugin() -> Plugin {
-    Plugin::load(&library_path("huggingface-plugin")).expect("the Hugging Face plugin loads")
-}
-
-/// A connector for `hub` with the sandbox's client and `extra` config keys.
-fn connector(hub: &HubSandbox, extra: Value) -> Connector {
-    let mut config = json!({
-        "clientId": DEFAULT_CLIENT_ID,
-        "clientSecret": DEFAULT_CLIENT_SECRET,
-        "scope": "profile email",
-        "endpoint": hub.endpoint(),
-    });
-    for (key, value) in extra.as_object().into_iter().flatten() {
-        config[key] = value.clone();
-    }
-    plugin().create(&config).expect("valid config")
-}
-
-fn request(state: &str) -> AuthorizationRequest {
-    AuthorizationRequest {
-        state: state.into(),
-        redirect_uri: REDIRECT_URI.into(),
-        connector_id: "huggingface".into(),
-        jti: "jti-1".into(),
-        user_agent: "tests".into(),
-        scope: None,
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Follows the authorization URI at the sandbox (which auto-approves) and returns the
-/// callback parameters Hugging Face sends to the redirect URI, as the host would pass them.
-async fn approve(uri: &str) -> Value {
-    let response = http().get(uri).send().await.unwrap();
-    assert_eq!(response.status(), 303, "the Hub answers consent with 303");
-    let location = response.headers()["location"].to_str().unwrap();
-    assert!(location.starts_with(REDIRECT_URI), "{location}");
-    let url = url::Url::parse(location).unwrap();
-    Value::Object(
-        url.query_pairs()
-            .map(|(k, v)| (k.into(), Value::String(v.into())))
-            .collect(),
-    )
-}
-
-/// A whole sign-in: authorization URI, consent at the sandbox, user info.
-async fn sign_in(connector: &Connector) -> Result<SocialUserInfo, ConnectorError> {
-    let auth = connector.authorization_uri(request("st")).unwrap();
-    let callback = approve(&auth.uri).await;
-    connector.user_info(&callback, &auth.session).await
-}
-
-/// Starts a sign-in and returns its callback and session without finishing it.
-async fn started(connector: &Connector) -> (Value, Value) {
-    let auth = connector.authorization_uri(request("st")).unwrap();
-    (approve(&auth.uri).await, auth.session)
-}
-
-fn query_pairs(uri: &str) -> Vec<(String, String)> {
-    url::Url::parse(uri)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn metadata_crosses_the_boundary() {
@@ -124,7 +50,11 @@ async fn config_errors_name_the_field() {
     let plugin = plugin();
     let cases = [
         (json!({"clientSecret": "s"}), "clientId"),
-        (json!({"clientId": "i"}), "clientSecret"),
+        (json!({"clientId": "i", "clientSecret": 5}), "clientSecret"),
+        (
+            json!({"clientId": "i", "allowedOrgs": "acme"}),
+            "allowedOrgs",
+        ),
         (
             json!({"clientId": "i", "clientSecret": "s", "scope": 3}),
             "scope",

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use connector_api::{
-    AuthorizationRequest, DiscoverError, ErrorCode, FormItem, FormItemType, Metadata, Platform,
-    Plugin, RejectReason, SelectItem, SocialUserInfo, discover,
+    AuthorizationRequest, DiscoverError, DiscoverOptions, ErrorCode, FormItem, FormItemType,
+    Metadata, Platform, Plugin, RejectReason, SelectItem, SocialUserInfo, discover, discover_with,
 };
 use connector_tests::{PluginDir, load_private};
 use serde_json::{Value, json};
@@ -164,7 +164,9 @@ fn discover_of_a_missing_directory_is_read_dir_naming_the_path() {
     let dir = PluginDir::new();
     let missing = dir.path().join("no-such-dir");
     let error = discover(&missing).unwrap_err();
-    let DiscoverError::ReadDir { path, source } = &error;
+    let DiscoverError::ReadDir { path, source } = &error else {
+        panic!("expected ReadDir, got {error:?}");
+    };
     assert_eq!(path, &missing);
     assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
     let text = error.to_string();
@@ -413,4 +415,71 @@ async fn optional_token_methods_the_plugin_lacks_are_not_implemented() {
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::NotImplemented);
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_directory_others_can_write_is_refused_unless_allowed() {
+    let dir = PluginDir::new();
+    dir.add("echo-plugin");
+    set_mode(dir.path(), 0o777);
+    match discover(dir.path()) {
+        Err(e @ DiscoverError::WritableByOthers { mode: 0o777, .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("writable by other users (mode 777)"),
+                "{text}"
+            );
+            assert!(text.contains(&dir.path().display().to_string()), "{text}");
+        }
+        other => panic!("expected WritableByOthers, got {other:?}"),
+    }
+    set_mode(dir.path(), 0o775);
+    assert!(
+        matches!(
+            discover(dir.path()),
+            Err(DiscoverError::WritableByOthers { .. })
+        ),
+        "g+w too"
+    );
+
+    let allow = DiscoverOptions {
+        allow_writable_by_others: true,
+    };
+    let found = discover_with(dir.path(), &allow).unwrap();
+    assert_eq!(found.plugins.len(), 1);
+    set_mode(dir.path(), 0o755);
+    assert_eq!(discover(dir.path()).unwrap().plugins.len(), 1);
+}
+
+#[test]
+fn a_plugin_file_others_can_write_and_a_dangling_symlink_are_refused() {
+    let dir = PluginDir::new();
+    let echo = dir.add("echo-plugin");
+    set_mode(&echo, 0o666);
+    std::os::unix::fs::symlink(dir.path().join("gone.so"), dir.path().join("dangling.so")).unwrap();
+    let found = discover(dir.path()).unwrap();
+    assert!(found.plugins.is_empty());
+    let reasons: Vec<_> = found
+        .rejected
+        .iter()
+        .map(|r| (file_name(&r.path).to_string(), r.reason.clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "dangling.so".to_string(),
+                RejectReason::NotALibrary("dangling symlink".into())
+            ),
+            (
+                "libecho_plugin.so".to_string(),
+                RejectReason::WritableByOthers { mode: 0o666 }
+            ),
+        ]
+    );
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::huge_body;
+
 /// An OAuth endpoint that faults can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -15,6 +17,10 @@ pub enum Route {
     Token,
     /// `/oauth/userinfo`
     Userinfo,
+    /// `/.well-known/openid-configuration`
+    Discovery,
+    /// `/oauth/jwks`
+    Jwks,
 }
 
 impl Route {
@@ -24,13 +30,22 @@ impl Route {
             Route::Authorize => "/oauth/authorize",
             Route::Token => "/oauth/token",
             Route::Userinfo => "/oauth/userinfo",
+            Route::Discovery => "/.well-known/openid-configuration",
+            Route::Jwks => "/oauth/jwks",
         }
     }
 
+    /// Every route, for lookups by path.
+    const ALL: [Route; 5] = [
+        Route::Authorize,
+        Route::Token,
+        Route::Userinfo,
+        Route::Discovery,
+        Route::Jwks,
+    ];
+
     pub(crate) fn from_path(path: &str) -> Option<Route> {
-        [Route::Authorize, Route::Token, Route::Userinfo]
-            .into_iter()
-            .find(|route| route.path() == path)
+        Route::ALL.into_iter().find(|route| route.path() == path)
     }
 }
 
@@ -61,6 +76,16 @@ pub enum Fault {
     },
     /// Wait this long, then answer normally (to exercise client timeouts).
     Stall(Duration),
+    /// `200` with a JSON-looking body of exactly `bytes` bytes (`{"padding":"xxx…"}`; fewer
+    /// than 14 bytes are all `x`), to exercise clients' response size limits.
+    HugeBody {
+        /// Total body size in bytes.
+        bytes: usize,
+        /// `false`: sent with `Content-Length`, so a client may refuse before reading.
+        /// `true`: streamed in chunks without `Content-Length` (chunked transfer encoding),
+        /// so a client must enforce its limit while reading.
+        chunked: bool,
+    },
 }
 
 impl Fault {
@@ -85,6 +110,7 @@ impl Fault {
             }
             Fault::RateLimited { retry_after_secs } => Some(rate_limited(*retry_after_secs)),
             Fault::Stall(_) => None,
+            Fault::HugeBody { bytes, chunked } => Some(huge_body::response(*bytes, *chunked)),
         }
     }
 }

@@ -5,13 +5,26 @@
 //! `POST /oauth/token` (authorization code + PKCE S256, client auth by Basic or form),
 //! `GET /oauth/userinfo` (fields by granted scope) and `GET /avatars/{name}.svg`.
 //! Every request is recorded, and [`Fault`]s can be armed per [`Route`].
+//!
+//! OpenID Connect: `GET /.well-known/openid-configuration` (issuer = [`HubSandbox::endpoint`]),
+//! `GET /oauth/jwks` (two RSA keys; see [`HubSandbox::rotate_signing_key`]) and, when the
+//! granted scope has `openid`, an RS256 `id_token` in the authorization-code token response
+//! (forged on demand: [`HubSandbox::set_id_token_forgery`]). Token responses also carry a
+//! `refresh_token`, redeemable once with `grant_type=refresh_token` (rotation); refresh
+//! responses carry a new `access_token` and `refresh_token` but never an `id_token`.
+//! [`Fault::HugeBody`] serves oversized bodies, with or without `Content-Length`.
 
 mod authorize;
 mod avatar;
 mod config;
+mod discovery;
 mod faults;
+mod huge_body;
+mod id_token;
+mod jwks;
 mod params;
 mod record;
+mod refresh;
 mod server;
 mod store;
 mod token;
@@ -32,6 +45,10 @@ pub use config::{
     SandboxOrg, SandboxUser,
 };
 pub use faults::{Fault, Route};
+pub use id_token::{
+    FORGED_AUDIENCE, FORGED_ISSUER, FORGED_NONCE, GARBAGE_ID_TOKEN, IdTokenForgery, UNKNOWN_KID,
+};
+pub use jwks::{IDLE_KEY_ID, INITIAL_KEY_ID, ROTATED_KEY_ID};
 pub use record::RecordedRequest;
 pub use store::CodeParams;
 pub use token::pkce_challenge;
@@ -64,7 +81,7 @@ impl HubSandbox {
         }
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(format!("http://{addr}"), config));
+        let shared = Arc::new(Shared::new(format!("http://{addr}"), config)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::router(shared.clone());
         let task = tokio::spawn(async move {
@@ -144,6 +161,39 @@ impl HubSandbox {
     /// Makes every access token issued so far invalid (userinfo answers `401`).
     pub fn revoke_all_tokens(&self) {
         lock(&self.shared.store).revoke_all_tokens();
+    }
+
+    /// Makes every refresh token issued so far unusable (`400 invalid_grant`).
+    pub fn revoke_all_refresh_tokens(&self) {
+        lock(&self.shared.store).revoke_all_refresh_tokens();
+    }
+
+    /// Makes every refresh token issued so far expired (`400 invalid_grant`).
+    pub fn expire_all_refresh_tokens(&self) {
+        lock(&self.shared.store).expire_all_refresh_tokens();
+    }
+
+    /// Signs later id_tokens with `sandbox-key-3` ([`ROTATED_KEY_ID`]), published in the JWKS
+    /// from now on next to the two earlier keys, so a client with a cached JWKS meets an
+    /// unknown `kid` and must fetch it again. Calling it again changes nothing.
+    pub fn rotate_signing_key(&self) {
+        lock(&self.shared.keys).rotate();
+    }
+
+    /// `kid` of the key that signs id_tokens now ([`INITIAL_KEY_ID`] until rotation).
+    pub fn signing_key_id(&self) -> &'static str {
+        lock(&self.shared.keys).active().kid
+    }
+
+    /// How many requests reached `/oauth/jwks` so far, faulted ones included (not reset by
+    /// [`HubSandbox::clear_requests`]); to check that a client caches the JWKS.
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Every later id_token is forged as `forgery` says, until cleared with `None`.
+    pub fn set_id_token_forgery(&self, forgery: Option<IdTokenForgery>) {
+        *lock(&self.shared.id_token_forgery) = forgery;
     }
 
     /// Stops accepting connections and waits (a few seconds at most) for in-flight requests.

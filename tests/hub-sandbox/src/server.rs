@@ -1,6 +1,7 @@
 //! Shared state, routes and the recording/fault middleware.
 
-use std::sync::atomic::AtomicBool;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::config::{ENDPOINT_PLACEHOLDER, SandboxClient, SandboxConfig, SandboxUser};
-use crate::faults::{Fault, Faults, Route};
+use crate::faults::{Faults, Route};
+use crate::id_token::IdTokenForgery;
+use crate::jwks::SigningKeys;
 use crate::record::RecordedRequest;
 use crate::store::Store;
-use crate::{authorize, avatar, token, userinfo};
+use crate::{authorize, avatar, discovery, jwks, token, userinfo};
 
 /// Largest request body the sandbox reads.
 const MAX_BODY: usize = 1 << 20;
@@ -33,19 +36,24 @@ pub(crate) struct Shared {
     pub faults: Mutex<Faults>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub store: Mutex<Store>,
+    pub keys: Mutex<SigningKeys>,
+    pub id_token_forgery: Mutex<Option<IdTokenForgery>>,
+    /// Requests that reached `/oauth/jwks` (faulted ones included).
+    pub jwks_fetches: AtomicUsize,
 }
 
 pub(crate) type AppState = State<Arc<Shared>>;
 
 impl Shared {
-    pub(crate) fn new(endpoint: String, config: SandboxConfig) -> Self {
+    /// Fails only if a committed key file is broken.
+    pub(crate) fn new(endpoint: String, config: SandboxConfig) -> io::Result<Self> {
         let SandboxConfig {
             clients,
             user,
             code_ttl,
             token_ttl_secs,
         } = config;
-        Self {
+        Ok(Self {
             endpoint,
             clients,
             code_ttl,
@@ -55,7 +63,10 @@ impl Shared {
             faults: Mutex::default(),
             requests: Mutex::default(),
             store: Mutex::default(),
-        }
+            keys: Mutex::new(SigningKeys::load()?),
+            id_token_forgery: Mutex::default(),
+            jwks_fetches: AtomicUsize::new(0),
+        })
     }
 
     pub(crate) fn client(&self, client_id: &str) -> Option<&SandboxClient> {
@@ -81,6 +92,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             Route::Userinfo.path(),
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
+        .route(Route::Discovery.path(), get(discovery::discovery))
+        .route(Route::Jwks.path(), get(jwks::jwks))
         .route("/avatars/{file}", get(avatar::avatar))
         .layer(middleware::from_fn_with_state(shared.clone(), intercept))
         .with_state(shared)
@@ -97,7 +110,12 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    if let Some(fault) = take_fault(&shared, request.uri().path()) {
+    let route = Route::from_path(request.uri().path());
+    if route == Some(Route::Jwks) {
+        // Counted before faults, so a client's retries after a failure count too.
+        shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    }
+    if let Some(fault) = route.and_then(|route| lock(&shared.faults).take(route)) {
         if let Some(delay) = fault.delay() {
             tokio::time::sleep(delay).await;
         }
@@ -106,9 +124,4 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
         }
     }
     next.run(request).await
-}
-
-fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
-    let route = Route::from_path(path)?;
-    lock(&shared.faults).take(route)
 }

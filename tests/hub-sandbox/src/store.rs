@@ -1,4 +1,4 @@
-//! Issued authorization codes and access tokens.
+//! Issued authorization codes, access tokens and refresh tokens.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub(crate) struct CodeGrant {
     pub user: SandboxUser,
     pub expires_at: Instant,
     pub used: bool,
+    /// When the user authorized, in Unix seconds (the id_token's `auth_time`).
+    pub auth_time: u64,
 }
 
 /// A minted access token.
@@ -43,11 +45,22 @@ pub(crate) struct TokenGrant {
     pub revoked: bool,
 }
 
+/// A minted refresh token; redeeming it removes it (rotation).
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGrant {
+    pub client_id: String,
+    pub scope: String,
+    pub user: SandboxUser,
+    pub expires_at: Instant,
+    pub revoked: bool,
+}
+
 /// Codes and tokens, keyed by their opaque value.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, TokenGrant>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
 }
 
 impl Store {
@@ -63,6 +76,7 @@ impl Store {
             user,
             expires_at: Instant::now() + ttl,
             used: false,
+            auth_time: jsonwebtoken::get_current_timestamp(),
         };
         self.codes.insert(code.clone(), grant);
         code
@@ -82,6 +96,45 @@ impl Store {
     pub(crate) fn valid_token(&self, token: &str) -> Option<&TokenGrant> {
         let grant = self.tokens.get(token)?;
         (!grant.revoked && Instant::now() < grant.expires_at).then_some(grant)
+    }
+
+    /// Stores `grant` under a new refresh token (256 random bits).
+    pub(crate) fn issue_refresh_token(&mut self, grant: RefreshGrant) -> String {
+        let token = format!("hf_oauth_refresh_{}", random_code());
+        self.refresh_tokens.insert(token.clone(), grant);
+        token
+    }
+
+    /// Removes `token` and returns its grant, if it is known, unexpired, not revoked and
+    /// `client_id`'s; otherwise leaves it untouched (a wrong client does not burn it).
+    pub(crate) fn take_refresh_token(
+        &mut self,
+        token: &str,
+        client_id: &str,
+    ) -> Option<RefreshGrant> {
+        let grant = self.refresh_tokens.get(token)?;
+        let usable =
+            !grant.revoked && Instant::now() < grant.expires_at && grant.client_id == client_id;
+        usable.then(|| self.refresh_tokens.remove(token))?
+    }
+
+    /// The client a refresh token was issued to, if known (identifies public clients).
+    pub(crate) fn refresh_token_client(&self, token: &str) -> Option<&str> {
+        let grant = self.refresh_tokens.get(token)?;
+        Some(grant.client_id.as_str())
+    }
+
+    pub(crate) fn revoke_all_refresh_tokens(&mut self) {
+        self.refresh_tokens
+            .values_mut()
+            .for_each(|t| t.revoked = true);
+    }
+
+    pub(crate) fn expire_all_refresh_tokens(&mut self) {
+        let now = Instant::now();
+        self.refresh_tokens
+            .values_mut()
+            .for_each(|t| t.expires_at = now);
     }
 
     pub(crate) fn expire_all_codes(&mut self) {

@@ -1,7 +1,7 @@
 //! `POST /oauth/token`: authenticates the client and redeems a grant for an access token.
 //!
-//! Each grant type is one function returning a [`TokenResponse`]; new grants (refresh
-//! tokens) or fields (`id_token`) slot in beside `authorization_code`.
+//! Each grant type is one function returning a [`TokenResponse`]: `authorization_code`
+//! here, `refresh_token` in [`crate::refresh`]. Both mint through [`mint`].
 
 use std::time::{Duration, Instant};
 
@@ -15,23 +15,39 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::config::SandboxClient;
+use crate::config::{SandboxClient, SandboxUser};
+use crate::id_token::{self, Subject};
 use crate::params::Params;
+use crate::refresh;
 use crate::server::{AppState, Shared, lock};
-use crate::store::{CodeGrant, TokenGrant};
+use crate::store::{CodeGrant, RefreshGrant, Store, TokenGrant};
+
+/// How long a refresh token stays redeemable (30 days; Hugging Face's is unknown).
+const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A successful token response.
 #[derive(Debug, Serialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
     scope: String,
+    refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+/// Whom a successful grant mints tokens for.
+#[derive(Debug)]
+pub(crate) struct Minted {
+    pub client_id: String,
+    pub scope: String,
+    pub user: SandboxUser,
 }
 
 /// An OAuth error answer: `{"error": …, "error_description": …}`.
 #[derive(Debug)]
-struct OAuthError {
+pub(crate) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
@@ -39,9 +55,9 @@ struct OAuthError {
 
 /// Client credentials as sent (Basic header or form fields).
 #[derive(Debug, Default)]
-struct Credentials {
+pub(crate) struct Credentials {
     client_id: Option<String>,
-    secret: Option<String>,
+    pub secret: Option<String>,
 }
 
 pub(crate) async fn token(State(shared): AppState, headers: HeaderMap, body: Bytes) -> Response {
@@ -64,16 +80,18 @@ fn exchange(
     };
     match form.get("grant_type") {
         Some("authorization_code") => authorization_code(shared, client, &credentials, &form),
+        Some("refresh_token") => refresh::refresh_token(shared, client, &credentials, &form),
         Some(_) => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "Only authorization_code is supported",
+            "Only authorization_code and refresh_token are supported",
         )),
         None => Err(OAuthError::invalid_request("Missing grant_type")),
     }
 }
 
-/// Redeems `code` (single use) for an access token.
+/// Redeems `code` (single use) for an access token, a refresh token and, with the `openid`
+/// scope, an id_token.
 fn authorization_code(
     shared: &Shared,
     client: Option<&SandboxClient>,
@@ -97,19 +115,55 @@ fn authorization_code(
         )?,
     };
     redeem(grant, client, form)?;
-    let token = TokenGrant {
+    let (nonce, auth_time) = (grant.params.nonce.clone(), grant.auth_time);
+    let minted = Minted {
+        client_id: grant.params.client_id.clone(),
         scope: grant.params.scope.clone(),
         user: grant.user.clone(),
+    };
+    let mut response = mint(shared, &mut store, &minted);
+    // Signing needs no store: release it before taking the key lock.
+    drop(store);
+    if minted.scope.split(' ').any(|s| s == "openid") {
+        let subject = Subject {
+            client_id: &minted.client_id,
+            user: &minted.user,
+            scope: &minted.scope,
+            nonce: nonce.as_deref(),
+            auth_time,
+        };
+        response.id_token = Some(signed_id_token(shared, &subject)?);
+    }
+    Ok(response)
+}
+
+fn signed_id_token(shared: &Shared, subject: &Subject<'_>) -> Result<String, OAuthError> {
+    id_token::issue(shared, subject).map_err(OAuthError::server_error)
+}
+
+/// Stores a new access token and a new refresh token for `minted` (no id_token).
+pub(crate) fn mint(shared: &Shared, store: &mut Store, minted: &Minted) -> TokenResponse {
+    let access = TokenGrant {
+        scope: minted.scope.clone(),
+        user: minted.user.clone(),
         expires_at: Instant::now() + Duration::from_secs(shared.token_ttl_secs),
         revoked: false,
     };
-    let scope = token.scope.clone();
-    Ok(TokenResponse {
-        access_token: store.issue_token(token),
+    let refresh = RefreshGrant {
+        client_id: minted.client_id.clone(),
+        scope: minted.scope.clone(),
+        user: minted.user.clone(),
+        expires_at: Instant::now() + REFRESH_TTL,
+        revoked: false,
+    };
+    TokenResponse {
+        access_token: store.issue_token(access),
         token_type: "bearer",
         expires_in: shared.token_ttl_secs,
-        scope,
-    })
+        scope: minted.scope.clone(),
+        refresh_token: store.issue_refresh_token(refresh),
+        id_token: None,
+    }
 }
 
 /// Consumes `grant` for `client`, checking it is theirs, fresh, for this redirect URI and PKCE.
@@ -209,7 +263,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 /// The registered client `client_id` if `secret` is right (none for a public client).
 ///
 /// Values are compared as sent and form-urldecoded (RFC 6749 §2.3.1 encodes them).
-fn authenticate<'a>(
+pub(crate) fn authenticate<'a>(
     shared: &'a Shared,
     client_id: &str,
     secret: Option<&str>,
@@ -275,12 +329,22 @@ impl OAuthError {
         }
     }
 
-    fn invalid_request(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
-    fn invalid_grant(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    /// The sandbox itself failed (e.g. signing an id_token): `500 server_error`.
+    fn server_error(error: id_token::SignError) -> Self {
+        let description = format!("Could not sign the id_token: {error}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            description,
+        )
     }
 
     fn invalid_client() -> Self {
