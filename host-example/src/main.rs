@@ -1,11 +1,12 @@
-//! `host-example`: a sample broker that loads connector plugins from a directory.
+//! `host-example`: the command line of the sample broker (the broker itself is the library).
 
-mod list;
-
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use host_example::{Broker, BrokerConfig, BrokerOptions, demo, list};
+use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the connectors a config file asks for.
+    Serve {
+        /// The plugin directory.
+        #[arg(long)]
+        plugins: PathBuf,
+        /// The TOML config file (public_url and [[connectors]]).
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Serve the Hugging Face connector against an embedded Hub sandbox: no account needed.
+    Demo {
+        /// The plugin directory [default: the directory of this executable].
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where loaded plugin copies are kept [default: <plugins>/.loaded].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -40,7 +70,116 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::List { plugins, json } => list::run(&plugin_dir(plugins), json),
+        Command::Serve {
+            plugins,
+            config,
+            common,
+        } => block_on(serve(plugins, config, common)),
+        Command::Demo { plugins, common } => block_on(run_demo(plugin_dir(plugins), common)),
     }
+}
+
+fn block_on(run: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("host-example: {message}");
+    ExitCode::FAILURE
+}
+
+async fn serve(plugins: PathBuf, config: PathBuf, common: Common) -> Result<(), String> {
+    let config = BrokerConfig::load(&config).map_err(|e| e.to_string())?;
+    let listener = bind(common.listen).await?;
+    run(listener, config, options(plugins, &common, false)).await
+}
+
+async fn run_demo(plugins: PathBuf, common: Common) -> Result<(), String> {
+    let listener = bind(common.listen).await?;
+    let public_url = format!("http://{}", reachable(listener.local_addr().map_err(io)?));
+    let hub = demo::start_hub().await.map_err(io)?;
+    tracing::warn!(
+        hub = %hub.endpoint(),
+        "DEMO: signing in against the local Hub sandbox, not huggingface.co (no account needed)"
+    );
+    let config = demo::config(&public_url, &hub.endpoint());
+    // `hub` lives until the broker stops.
+    let served = run(listener, config, options(plugins, &common, true)).await;
+    hub.shutdown().await;
+    served
+}
+
+fn options(plugins: PathBuf, common: &Common, demo: bool) -> BrokerOptions {
+    BrokerOptions {
+        state_dir: common.state_dir.clone(),
+        demo,
+        ..BrokerOptions::new(plugins)
+    }
+}
+
+async fn run(
+    listener: TcpListener,
+    config: BrokerConfig,
+    options: BrokerOptions,
+) -> Result<(), String> {
+    let plugins = options.plugins.display().to_string();
+    // Hashing, copying and loading plugins is blocking file work.
+    let broker = tokio::task::spawn_blocking(move || Broker::start(config, options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(io)?;
+    // On stdout, for people and for tests that wait for it.
+    println!("host-example listening on http://{addr}");
+    println!(
+        "public URL {} (plugins from {plugins})",
+        broker.config().public_url
+    );
+    broker.spawn_sighup_reloader().map_err(io)?;
+    broker.serve(listener, shutdown_signal()).await.map_err(io)
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// A wildcard listen address is reached through loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip().is_unspecified() {
+        true => SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port())),
+        false => addr,
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
 }
 
 /// The given directory, else the one holding this executable (where cargo puts the plugins).
@@ -48,7 +187,7 @@ fn plugin_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| {
         std::env::current_exe()
             .ok()
-            .and_then(|exe| exe.parent().map(PathBuf::from))
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."))
     })
 }

@@ -11,6 +11,8 @@ mod callback;
 mod config;
 mod connector;
 mod constants;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod json_error;
 mod metadata;

@@ -277,8 +277,9 @@ async fn incomplete_session_is_general() {
     assert_eq!(e.code, ErrorCode::General);
 }
 
-async fn token_error(hub: &HubSandbox, fault: Fault) -> ConnectorError {
-    hub.set_fault(Route::Token, fault);
+/// The error of a whole sign-in while `route` answers with `fault`.
+async fn fault_error(hub: &HubSandbox, route: Route, fault: Fault) -> ConnectorError {
+    hub.set_fault(route, fault);
     let e = sign_in(&connector(hub, json!({}))).await.unwrap_err();
     hub.clear_faults();
     e
@@ -337,12 +338,13 @@ async fn token_endpoint_failures_map_to_logto_codes() {
     ];
     for (fault, code) in cases {
         let label = format!("{fault:?}");
-        let e = token_error(&hub, fault).await;
+        let e = fault_error(&hub, Route::Token, fault).await;
         assert_eq!(e.code, code, "{label}: {e}");
         assert!(e.message.starts_with("token request"), "{label}: {e}");
     }
-    let e = token_error(
+    let e = fault_error(
         &hub,
+        Route::Token,
         Fault::RateLimited {
             retry_after_secs: 30,
         },
@@ -381,13 +383,6 @@ async fn the_sandbox_refuses_real_bad_grants() {
     assert_eq!(e.code, ErrorCode::InvalidConfig, "{e}");
 }
 
-async fn userinfo_error(hub: &HubSandbox, fault: Fault) -> ConnectorError {
-    hub.set_fault(Route::Userinfo, fault);
-    let e = sign_in(&connector(hub, json!({}))).await.unwrap_err();
-    hub.clear_faults();
-    e
-}
-
 #[tokio::test]
 async fn userinfo_failures_map_to_logto_codes() {
     let hub = HubSandbox::start(SandboxConfig::default()).await.unwrap();
@@ -419,7 +414,7 @@ async fn userinfo_failures_map_to_logto_codes() {
     ];
     for (fault, code) in cases {
         let label = format!("{fault:?}");
-        let e = userinfo_error(&hub, fault).await;
+        let e = fault_error(&hub, Route::Userinfo, fault).await;
         assert_eq!(e.code, code, "{label}: {e}");
         assert!(e.message.starts_with("userinfo request"), "{label}: {e}");
         assert!(
@@ -428,7 +423,7 @@ async fn userinfo_failures_map_to_logto_codes() {
             e.message.len()
         );
     }
-    let e = userinfo_error(&hub, raw(422, "")).await;
+    let e = fault_error(&hub, Route::Userinfo, raw(422, "")).await;
     assert_eq!(e.message, "userinfo request failed with HTTP 422: ");
 
     // A token the Hub revokes between the token and the userinfo request: a real 401.

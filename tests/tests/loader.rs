@@ -45,6 +45,7 @@ fn discover_loads_the_good_plugins_and_names_each_refused_file() {
     dir.write("empty.so", b"");
     dir.add("not-a-plugin");
     dir.add("old-api-plugin");
+    dir.add("new-api-plugin");
     dir.add("layout-mismatch-plugin");
     dir.add("panicking-init-plugin");
     std::fs::create_dir(dir.path().join("dir.so")).unwrap();
@@ -98,6 +99,13 @@ fn discover_loads_the_good_plugins_and_names_each_refused_file() {
                     detail: "Error:mismatched package Expected: connector-api \
                              Found: layout-mismatch-plugin"
                         .into(),
+                }
+            ),
+            (
+                "libnew_api_plugin.so",
+                &RejectReason::IncompatibleVersion {
+                    plugin: "1.0.0".into(),
+                    host: "0.1.0".into(),
                 }
             ),
             ("libnot_a_plugin.so", &RejectReason::NotAPlugin),

@@ -2,7 +2,7 @@
 //! provider's published keys.
 
 mod discovery;
-mod id_token;
+pub(crate) mod id_token;
 mod jwks;
 
 use connector_api::{ConnectorError, ErrorCode};

@@ -1,35 +1,22 @@
 //! End-to-end tests of the sandbox through real HTTP.
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{BASIC, REDIRECT_URI, http, json, post_token, sandbox, start};
 
 use hub_sandbox::{
     CodeParams, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Fault, HubSandbox, Route, SandboxClient,
     SandboxConfig, SandboxOrg, SandboxUser, pkce_challenge,
 };
-use reqwest::{Client, Response, StatusCode, header, redirect};
+use reqwest::{Client, Response, StatusCode, header};
 use serde_json::{Value, json};
 use url::Url;
 
-const REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
 /// RFC 7636 Appendix B.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn http() -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .expect("reqwest client")
-}
-
-async fn sandbox() -> HubSandbox {
-    start(SandboxConfig::default()).await
-}
-
-async fn start(config: SandboxConfig) -> HubSandbox {
-    HubSandbox::start(config).await.expect("sandbox starts")
-}
 
 /// Authorize request parameters, defaulting to a PKCE request of the default client.
 struct Authorize(Vec<(String, String)>);
@@ -101,21 +88,6 @@ fn code_form<'a>(code: &'a str, verifier: Option<&'a str>) -> Vec<(&'static str,
     form
 }
 
-async fn post_token(
-    sandbox: &HubSandbox,
-    form: &[(&str, &str)],
-    basic: Option<(&str, &str)>,
-) -> Response {
-    let url = format!("{}/oauth/token", sandbox.endpoint());
-    let mut request = http().post(url).form(form);
-    if let Some((id, secret)) = basic {
-        request = request.basic_auth(id, Some(secret));
-    }
-    request.send().await.expect("token request")
-}
-
-const BASIC: Option<(&str, &str)> = Some((DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET));
-
 /// Redeems `code` as the default confidential client.
 async fn redeem(sandbox: &HubSandbox, code: &str, verifier: Option<&str>) -> Response {
     post_token(sandbox, &code_form(code, verifier), BASIC).await
@@ -139,10 +111,6 @@ async fn userinfo(sandbox: &HubSandbox, authorization: Option<&str>) -> Response
         request = request.header(header::AUTHORIZATION, value);
     }
     request.send().await.expect("userinfo request")
-}
-
-async fn json(response: Response) -> Value {
-    response.json().await.expect("json body")
 }
 
 async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {

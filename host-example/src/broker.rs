@@ -1,0 +1,295 @@
+//! The broker: config, plugin loader, registry and pending sign-ins, and what keeps them fresh
+//! (reload, retiring old generations).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::config::{BrokerConfig, ConfigError};
+use crate::pending::{MemoryStore, PendingStore, now_ms};
+use crate::registry::{Generation, Registry, build_generation};
+use crate::reload::{Library, Loader, Refused, ScanError};
+
+/// How long a started sign-in may take (the 10 minutes).
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// How the broker runs, beyond its config file.
+pub struct BrokerOptions {
+    /// The plugin directory.
+    pub plugins: PathBuf,
+    /// Where loaded copies go; default `<plugins>/.loaded`.
+    pub state_dir: Option<PathBuf>,
+    /// Lifetime of a started sign-in.
+    pub sign_in_ttl: Duration,
+    /// How often expired sign-ins are purged and idle old generations retired.
+    pub maintenance_interval: Duration,
+    /// Show the demo banner on every page.
+    pub demo: bool,
+    /// Pending sign-ins; default in memory.
+    pub store: Arc<dyn PendingStore>,
+}
+
+impl BrokerOptions {
+    /// Defaults for the plugin directory `plugins`.
+    pub fn new(plugins: impl Into<PathBuf>) -> Self {
+        Self {
+            plugins: plugins.into(),
+            state_dir: None,
+            sign_in_ttl: SIGN_IN_TTL,
+            maintenance_interval: Duration::from_secs(1),
+            demo: false,
+            store: Arc::new(MemoryStore::new()),
+        }
+    }
+}
+
+/// Why the broker did not start. Nothing is served after one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Why a reload did not happen; the previous connectors stay in service.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("reload task failed: {0}")]
+    Task(String),
+}
+
+/// What a successful reload did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    /// The generation now serving new sign-ins.
+    pub generation: u64,
+    /// Every loaded plugin file, and whether it is a new build.
+    pub libraries: Vec<LibraryReport>,
+    /// Files that were not loaded.
+    pub refused: Vec<Refused>,
+}
+
+/// One plugin file in a [`ReloadReport`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryReport {
+    /// The file in the plugin directory.
+    pub file: String,
+    /// The plugin's metadata id.
+    pub factory: String,
+    /// SHA-256 of the build.
+    pub sha256: String,
+    /// `true` when this build was loaded by this reload (a new or changed file).
+    pub new_build: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: BrokerConfig,
+    pub(crate) registry: Registry,
+    pub(crate) pending: Arc<dyn PendingStore>,
+    pub(crate) sign_in_ttl: Duration,
+    pub(crate) demo: bool,
+    loader: Loader,
+    maintenance_interval: Duration,
+    next_generation: AtomicU64,
+    /// One reload at a time: two scans racing would build generations from mixed states.
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// A running broker's shared state; cheap to clone (handlers get one each).
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Broker {
+    /// Loads the plugins and validates every connector config (blocking). Any error stops the
+    /// start: there is no half-configured broker.
+    pub fn start(config: BrokerConfig, options: BrokerOptions) -> Result<Broker, StartError> {
+        let loader = Loader::new(&options.plugins, options.state_dir.as_deref());
+        let scan = loader.scan()?;
+        let first = build_generation(1, &config.connectors, &scan)?;
+        for instance in &first.instances {
+            tracing::info!(
+                connector = %instance.id,
+                factory = %instance.metadata.id,
+                file = %instance.library.source.display(),
+                sha256 = %short(&instance.library.sha256),
+                "connector ready"
+            );
+        }
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                config,
+                registry: Registry::new(first),
+                pending: options.store,
+                sign_in_ttl: options.sign_in_ttl,
+                demo: options.demo,
+                loader,
+                maintenance_interval: options.maintenance_interval,
+                next_generation: AtomicU64::new(2),
+                reload_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The config the broker runs.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+
+    /// The generation new sign-ins use.
+    pub fn current(&self) -> Arc<Generation> {
+        self.inner.registry.current()
+    }
+
+    /// Generations kept (current first): retired ones still finishing sign-ins.
+    pub fn live_generations(&self) -> Vec<u64> {
+        self.inner.registry.live_generations()
+    }
+
+    /// Re-scans the plugin directory and swaps in a new generation; on any error the current
+    /// one stays. Sign-ins already started finish on the generation that started them.
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let inner = self.inner.clone();
+        let number = inner.next_generation.load(Ordering::SeqCst);
+        let built = tokio::task::spawn_blocking(move || -> Result<_, ReloadError> {
+            let scan = inner.loader.scan()?;
+            let generation = build_generation(number, &inner.config.connectors, &scan)?;
+            Ok((generation, scan.refused))
+        })
+        .await
+        .map_err(|e| ReloadError::Task(e.to_string()))?;
+        let (generation, refused) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; the previous connectors stay");
+                return Err(e);
+            }
+        };
+        let report = self.report(&generation, refused);
+        self.inner
+            .next_generation
+            .store(number + 1, Ordering::SeqCst);
+        self.inner.registry.install(generation);
+        for lib in report.libraries.iter().filter(|l| l.new_build) {
+            tracing::info!(file = %lib.file, factory = %lib.factory, sha256 = %short(&lib.sha256), generation = number, "new plugin build loaded");
+        }
+        tracing::info!(generation = number, "reload complete");
+        Ok(report)
+    }
+
+    fn report(&self, next: &Generation, refused: Vec<Refused>) -> ReloadReport {
+        let previous = self.current();
+        let libraries = next
+            .libraries
+            .iter()
+            .map(|lib| LibraryReport {
+                file: lib.source.display().to_string(),
+                factory: lib.plugin.metadata().id.clone(),
+                sha256: lib.sha256.clone(),
+                new_build: !previous.libraries.iter().any(|l| Arc::ptr_eq(l, lib)),
+            })
+            .collect();
+        ReloadReport {
+            generation: next.number,
+            libraries,
+            refused,
+        }
+    }
+
+    /// The HTTP routes.
+    pub fn router(&self) -> Router {
+        crate::routes::router(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, with the maintenance task running.
+    /// Peer addresses are recorded so that `/admin/reload` can insist on loopback.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let maintenance = self.spawn_maintenance();
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        maintenance.abort();
+        served
+    }
+
+    /// Reloads on every `SIGHUP` (until the broker is dropped).
+    pub fn spawn_sighup_reloader(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup())?;
+        let weak = Arc::downgrade(&self.inner);
+        Ok(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let Some(inner) = weak.upgrade() else { break };
+                tracing::info!("SIGHUP: reloading plugins");
+                // Errors are logged by reload itself.
+                let _ = Broker { inner }.reload().await;
+            }
+        }))
+    }
+
+    /// Purges expired sign-ins and retires old generations every `maintenance_interval`.
+    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let every = self.inner.maintenance_interval;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Broker { inner }.maintain().await;
+            }
+        })
+    }
+
+    /// One maintenance round (also callable directly, e.g. by tests).
+    pub async fn maintain(&self) {
+        if let Err(e) = self.inner.pending.purge(now_ms()).await {
+            tracing::warn!(error = %e, "cannot purge expired sign-ins");
+        }
+        for lib in self.inner.registry.reap(self.inner.sign_in_ttl) {
+            self.retire(lib).await;
+        }
+    }
+
+    /// Stops a library no generation uses any more. Its memory stays mapped (abi_stable cannot
+    /// unload); `shutdown()` stops its runtime threads, waiting up to 5 s for calls in flight.
+    async fn retire(&self, lib: Arc<Library>) {
+        let plugin = lib.plugin.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || plugin.shutdown()).await {
+            tracing::warn!(error = %e, "plugin shutdown task failed");
+        }
+        self.inner.loader.forget(&lib);
+        tracing::info!(
+            file = %lib.source.display(),
+            copy = %lib.copy.display(),
+            sha256 = %short(&lib.sha256),
+            "old plugin build shut down (its threads are stopped; its memory stays mapped)"
+        );
+    }
+}
+
+fn short(sha256: &str) -> &str {
+    sha256.get(..16).unwrap_or(sha256)
+}

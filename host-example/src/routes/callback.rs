@@ -1,0 +1,128 @@
+//! `GET|POST /callback/{id}`: the provider sends the browser back; finish the sign-in.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use connector_api::SocialUserInfo;
+use serde_json::{Map, Value, json};
+
+use crate::binding;
+use crate::broker::Broker;
+use crate::error::{Failure, HostError, Step, wants_json};
+use crate::pages;
+use crate::pending::{Taken, now_ms};
+use crate::registry::Instance;
+
+/// Providers that answer with a query string (most, Hugging Face included).
+pub async fn callback_get(
+    State(broker): State<Broker>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let params = form_params(query.as_deref().unwrap_or_default().as_bytes());
+    finish(&broker, &id, params, &headers).await
+}
+
+/// Providers with `response_mode=form_post`, which send the parameters as a form body.
+pub async fn callback_post(
+    State(broker): State<Broker>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    finish(&broker, &id, form_params(&body), &headers).await
+}
+
+async fn finish(
+    broker: &Broker,
+    id: &str,
+    params: Result<Map<String, Value>, HostError>,
+    headers: &HeaderMap,
+) -> Response {
+    let json = wants_json(headers);
+    let demo = broker.inner.demo;
+    let (instance, user) = match complete(broker, id, params, headers).await {
+        Ok(done) => done,
+        Err(failure) => return failure.respond(id, Step::Callback, json, demo),
+    };
+    tracing::info!(connector = id, user = %user.id, "sign-in complete");
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match json {
+        // The profile only: SocialUserInfo has no tokens, and the broker never sends them.
+        true => (no_store, Json(json!({"connector": id, "user": user}))).into_response(),
+        false => (no_store, pages::profile(&instance, &user, demo)).into_response(),
+    }
+}
+
+/// Checks the state (exists, unexpired, this connector's, this browser's, unused), then asks the
+/// generation that started the sign-in for the user.
+async fn complete(
+    broker: &Broker,
+    id: &str,
+    params: Result<Map<String, Value>, HostError>,
+    headers: &HeaderMap,
+) -> Result<(Arc<Instance>, SocialUserInfo), Failure> {
+    let params = params?;
+    let state = params.get("state").and_then(Value::as_str);
+    let state = state
+        .filter(|s| !s.is_empty())
+        .ok_or(HostError::InvalidState)?;
+    // Checked before taking the state, so that a cookie-less request cannot burn a sign-in.
+    let cookie = binding::from_headers(headers).ok_or(HostError::CookieMissing)?;
+    let taken = broker.inner.pending.take(&binding::state_key(state)).await;
+    let pending = match taken.map_err(|e| {
+        tracing::error!(error = %e, "cannot read a pending sign-in");
+        HostError::StoreUnavailable
+    })? {
+        Taken::Found(pending) => pending,
+        Taken::Used => return Err(HostError::StateReplayed.into()),
+        Taken::Missing => return Err(HostError::InvalidState.into()),
+    };
+    let generation = broker.inner.registry.generation(pending.generation);
+    if let Some(generation) = &generation {
+        generation.sign_in_ended();
+    }
+    if pending.expires_at_ms <= now_ms() {
+        return Err(HostError::StateExpired.into());
+    }
+    if pending.connector != id {
+        return Err(HostError::InvalidState.into());
+    }
+    if pending.binding != binding::hash(&cookie) {
+        return Err(HostError::CookieMismatch.into());
+    }
+    // Gone only if retired past the sign-in lifetime, i.e. expired.
+    let generation = generation.ok_or(HostError::StateExpired)?;
+    let instance = generation
+        .instance(id)
+        .cloned()
+        .ok_or(HostError::InvalidState)?;
+    let user = instance
+        .connector
+        .user_info(&Value::Object(params), &pending.session)
+        .await
+        .map_err(|e| Failure::from(&e))?;
+    // Held until here on purpose: a generation in use is never retired under a running call.
+    drop(generation);
+    Ok((instance, user))
+}
+
+/// `application/x-www-form-urlencoded` (a query string or a form body) as a JSON object of
+/// strings. A repeated parameter is refused rather than guessed at.
+fn form_params(bytes: &[u8]) -> Result<Map<String, Value>, HostError> {
+    let mut params = Map::new();
+    for (key, value) in url::form_urlencoded::parse(bytes) {
+        if params
+            .insert(key.into_owned(), Value::String(value.into_owned()))
+            .is_some()
+        {
+            return Err(HostError::InvalidRequest);
+        }
+    }
+    Ok(params)
+}

@@ -1,0 +1,340 @@
+//! Shared by the host-example tests: an in-process broker on an ephemeral port, a client that
+//! handles the sign-in cookie by hand (so tests can drop or swap it), and a second build of
+//! the echo plugin for reload tests.
+
+// Each test crate uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Duration;
+
+use connector_tests::{PluginDir, library_path};
+use host_example::{Broker, BrokerConfig, BrokerOptions};
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A broker served in-process on `127.0.0.1` and an ephemeral port; stops when dropped.
+pub struct TestBroker {
+    pub url: String,
+    pub broker: Broker,
+    pub plugins: PluginDir,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestBroker {
+    /// Starts a broker over `plugins` with a config whose `public_url` is filled in.
+    /// `connectors_toml` is the `[[connectors]]` part.
+    pub async fn start(plugins: PluginDir, connectors_toml: &str) -> TestBroker {
+        Self::start_with(plugins, connectors_toml, |_| {}).await
+    }
+
+    /// Like [`Self::start`], adjusting the options first (TTL, maintenance interval…).
+    pub async fn start_with(
+        plugins: PluginDir,
+        connectors_toml: &str,
+        adjust: impl FnOnce(&mut BrokerOptions),
+    ) -> TestBroker {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let text = format!("public_url = \"{url}\"\n{connectors_toml}");
+        let config = BrokerConfig::parse(&text, |_| None).expect("valid test config");
+        let mut options = BrokerOptions::new(plugins.path());
+        options.maintenance_interval = Duration::from_millis(50);
+        adjust(&mut options);
+        let broker = Broker::start(config, options).expect("broker starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = broker.clone();
+        tokio::spawn(async move {
+            let _ = served
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        TestBroker {
+            url,
+            broker,
+            plugins,
+            _stop: stop,
+        }
+    }
+
+    /// `{url}{path}`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+/// A plugin directory holding the echo plugin (build 1) as `libecho.so`.
+pub fn echo_dir() -> PluginDir {
+    let dir = PluginDir::new();
+    dir.add_as("echo-plugin", "libecho.so");
+    dir
+}
+
+/// A `[[connectors]]` entry for the echo plugin.
+pub fn echo_connector(id: &str, greeting: &str, fail_with: Option<&str>) -> String {
+    let fail = fail_with.map_or(String::new(), |c| format!(", failWith = \"{c}\""));
+    format!(
+        "[[connectors]]\nid = \"{id}\"\nfactory = \"echo-web\"\nconfig = {{ greeting = \"{greeting}\"{fail} }}\n"
+    )
+}
+
+/// A client that never follows redirects and keeps no cookies by itself.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A started sign-in: the provider URL the broker redirected to, its state, and the
+/// `Set-Cookie` value (whole) and cookie pair (`hx_signin=…`).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub location: String,
+    pub state: String,
+    pub set_cookie: String,
+    pub cookie: String,
+}
+
+/// `GET /sign-in/{id}`, asserting the 303, optionally presenting a cookie.
+pub async fn start_sign_in(base: &str, id: &str, cookie: Option<&str>) -> Started {
+    let mut request = http().get(format!("{base}/sign-in/{id}"));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_string();
+    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let state = query_param(&location, "state").expect("state in the authorization URI");
+    Started {
+        location,
+        state,
+        set_cookie,
+        cookie,
+    }
+}
+
+/// `GET /callback/{id}?{query}` with `Accept: application/json` and an optional cookie.
+pub async fn callback(
+    base: &str,
+    id: &str,
+    query: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut request = http()
+        .get(with_query(&format!("{base}/callback/{id}"), query))
+        .header(ACCEPT, "application/json");
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// `url?query`, form-encoded.
+pub fn with_query(url: &str, query: &[(&str, &str)]) -> String {
+    url::Url::parse_with_params(url, query).unwrap().into()
+}
+
+/// Status and JSON body.
+pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, json)
+}
+
+/// Asserts a `{"error": {"code", "message"}}` body with `status` and `code`.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) {
+    let (got, json) = status_json(response).await;
+    assert_eq!(
+        (got, json["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+/// The first value of `name` in `uri`'s query.
+pub fn query_param(uri: &str, name: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The echo plugin built with `ECHO_PLUGIN_BUILD=2`: the same plugin file name, a different
+/// build (it reports `build=2`), compiled without touching the host. Built once into
+/// `target/echo-build-2` (reused across runs; cargo's lock serializes concurrent builds).
+pub fn echo_build_2() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile_dir = library_path("echo-plugin")
+                .parent()
+                .expect("profile dir")
+                .to_path_buf();
+            let target = profile_dir
+                .parent()
+                .expect("target dir")
+                .join("echo-build-2");
+            build_echo(&target, "2");
+            target.join("debug").join(library_file("echo-plugin"))
+        })
+        .clone()
+}
+
+fn build_echo(target: &Path, build: &str) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace)
+        .env("ECHO_PLUGIN_BUILD", build)
+        .args(["build", "-p", "echo-plugin", "--target-dir"])
+        .arg(target)
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building echo-plugin build {build} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `lib<name>.so` for a package name.
+pub fn library_file(package: &str) -> String {
+    use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+    format!("{DLL_PREFIX}{}{DLL_SUFFIX}", package.replace('-', "_"))
+}
+
+/// The built `host-example` executable (next to the plugins `library_path` builds).
+pub fn host_example_bin() -> PathBuf {
+    let bin = library_path("echo-plugin")
+        .parent()
+        .expect("profile dir")
+        .join("host-example");
+    assert!(bin.is_file(), "no {}", bin.display());
+    bin
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `host-example`, killed when dropped.
+pub struct Host {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`, from the "listening on" line.
+    pub url: String,
+    /// Everything logged so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// Starts `host-example args…` and waits for its "listening on" line.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Host, String> {
+        let mut child = Command::new(host_example_bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "host_example=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn host-example");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("host-example listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => Ok(Host { child, url, stderr }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                Err(format!("{status}\n{}", stderr.lock().unwrap()))
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal})");
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{status}: {}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// (VmRSS in kB, thread count) from /proc.
+    pub fn memory_and_threads(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("Threads:"))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
