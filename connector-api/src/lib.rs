@@ -50,7 +50,7 @@ pub use connector::Connector;
 pub use error::{ConnectorError, ErrorCode};
 pub use loader::{
     DiscoverError, DiscoverOptions, Discovery, PLUGIN_SUFFIX, Plugin, RejectReason, Rejected,
-    discover, discover_with,
+    check_dir, check_file, discover, discover_with,
 };
 pub use types::{
     Authorization, AuthorizationRequest, FormItem, FormItemType, I18nText, Metadata, Platform,

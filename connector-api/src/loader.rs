@@ -169,13 +169,7 @@ pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery,
         path: dir.to_path_buf(),
         source,
     };
-    let dir_mode = writable_by_others(&std::fs::metadata(dir).map_err(read_error)?);
-    if let (Some(mode), false) = (dir_mode, options.allow_writable_by_others) {
-        return Err(DiscoverError::WritableByOthers {
-            path: dir.to_path_buf(),
-            mode,
-        });
-    }
+    check_dir(dir, options)?;
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
@@ -226,7 +220,29 @@ fn writable_by_others(metadata: &std::fs::Metadata) -> Option<u32> {
     }
 }
 
-fn check_file(path: &Path, options: &DiscoverOptions) -> Result<(), RejectReason> {
+/// Checks that `dir` can be read and that only its owner may write to it (unless `options`
+/// allow more). For hosts that scan the directory themselves.
+pub fn check_dir(dir: &Path, options: &DiscoverOptions) -> Result<(), DiscoverError> {
+    let metadata = std::fs::metadata(dir).map_err(|source| DiscoverError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    match (
+        writable_by_others(&metadata),
+        options.allow_writable_by_others,
+    ) {
+        (Some(mode), false) => Err(DiscoverError::WritableByOthers {
+            path: dir.to_path_buf(),
+            mode,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one candidate file before it is loaded: it exists (a symlink is followed) and only its
+/// owner may write to it (unless `options` allow more). For hosts that scan the directory
+/// themselves.
+pub fn check_file(path: &Path, options: &DiscoverOptions) -> Result<(), RejectReason> {
     // Follows symlinks: what counts is the file that would be mapped.
     let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => RejectReason::NotALibrary("dangling symlink".into()),

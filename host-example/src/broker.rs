@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::config::{BrokerConfig, ConfigError};
-use crate::pending::{MemoryStore, PendingStore, now_ms};
+use crate::pending::{MemoryStore, PendingStore, StoreError, now_ms};
 use crate::registry::{Generation, Registry, build_generation};
 use crate::reload::{Library, Loader, Refused, ScanError};
 
@@ -31,7 +31,11 @@ pub struct BrokerOptions {
     pub maintenance_interval: Duration,
     /// Show the demo banner on every page.
     pub demo: bool,
-    /// Pending sign-ins; default in memory.
+    /// Load from a plugin directory (and files) that group or others may write to; refused by
+    /// default, since anyone who can write there can run code in the broker.
+    pub allow_writable_plugin_dir: bool,
+    /// Pending sign-ins; default in memory. [`Broker::open`] replaces it with the store the
+    /// config's `session_store` names.
     pub store: Arc<dyn PendingStore>,
 }
 
@@ -44,6 +48,7 @@ impl BrokerOptions {
             sign_in_ttl: SIGN_IN_TTL,
             maintenance_interval: Duration::from_secs(1),
             demo: false,
+            allow_writable_plugin_dir: false,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -56,6 +61,11 @@ pub enum StartError {
     Scan(#[from] ScanError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The configured session store cannot be used (Redis unreachable, say).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("start task failed: {0}")]
+    Task(String),
 }
 
 /// Why a reload did not happen; the previous connectors stay in service.
@@ -101,6 +111,9 @@ pub(crate) struct Inner {
     pub(crate) pending: Arc<dyn PendingStore>,
     pub(crate) sign_in_ttl: Duration,
     pub(crate) demo: bool,
+    /// A random id for this broker process, recorded with the sign-ins it starts (see
+    /// [`crate::pending::PendingSignIn::origin`]).
+    pub(crate) origin: String,
     loader: Loader,
     maintenance_interval: Duration,
     next_generation: AtomicU64,
@@ -117,8 +130,23 @@ pub struct Broker {
 impl Broker {
     /// Loads the plugins and validates every connector config (blocking). Any error stops the
     /// start: there is no half-configured broker.
+    ///
+    /// A config with a `session_store` needs a shared store in `options.store`: use
+    /// [`Broker::open`], which connects to it. Given the in-memory store instead, this refuses to
+    /// start rather than silently keep sign-ins where the other instances cannot see them.
     pub fn start(config: BrokerConfig, options: BrokerOptions) -> Result<Broker, StartError> {
-        let loader = Loader::new(&options.plugins, options.state_dir.as_deref());
+        if let Some(url) = &config.session_store {
+            if !options.store.is_shared() {
+                return Err(StoreError(format!(
+                    "`session_store` is {url}, but the broker was given a {} store \
+                     (start it with `Broker::open`, which connects to the configured store)",
+                    options.store.kind()
+                ))
+                .into());
+            }
+        }
+        let loader = Loader::new(&options.plugins, options.state_dir.as_deref())
+            .allow_writable_by_others(options.allow_writable_plugin_dir);
         let scan = loader.scan()?;
         let first = build_generation(1, &config.connectors, &scan)?;
         for instance in &first.instances {
@@ -137,12 +165,34 @@ impl Broker {
                 pending: options.store,
                 sign_in_ttl: options.sign_in_ttl,
                 demo: options.demo,
+                origin: format!("{:016x}", rand::random::<u64>()),
                 loader,
                 maintenance_interval: options.maintenance_interval,
                 next_generation: AtomicU64::new(2),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// Opens the pending sign-in store the config names (connecting to Redis for a
+    /// `session_store`, and refusing to start when it does not answer), then [`Broker::start`]s
+    /// on a blocking thread. Without `session_store`, `options.store` is kept (in memory by
+    /// default).
+    pub async fn open(
+        config: BrokerConfig,
+        mut options: BrokerOptions,
+    ) -> Result<Broker, StartError> {
+        if config.session_store.is_some() {
+            options.store = crate::pending::open(&config).await?;
+        }
+        tokio::task::spawn_blocking(move || Broker::start(config, options))
+            .await
+            .map_err(|e| StartError::Task(e.to_string()))?
+    }
+
+    /// The pending sign-in store.
+    pub fn store(&self) -> &Arc<dyn PendingStore> {
+        &self.inner.pending
     }
 
     /// The config the broker runs.

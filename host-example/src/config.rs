@@ -10,6 +10,13 @@
 //!
 //! `${NAME}` inside any string value is replaced by the environment variable `NAME`; a variable
 //! that is not set is an error naming it. Secrets thus stay out of the file.
+//!
+//! Several instances behind a load balancer share their pending sign-ins in Redis:
+//!
+//! ```toml
+//! session_store = "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0"   # default: in memory
+//! session_prefix = "broker-a"              # keys are `{prefix}:pending:…`; default `host-example`
+//! ```
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +32,58 @@ pub struct BrokerConfig {
     pub public_url: String,
     /// In file order.
     pub connectors: Vec<ConnectorConfig>,
+    /// Where pending sign-ins live: `None` in memory (one instance), else a Redis URL shared by
+    /// every instance of this broker.
+    pub session_store: Option<SecretUrl>,
+    /// Namespace of this broker's keys in a shared store (`{prefix}:pending:{key}`), so that one
+    /// Redis can serve several brokers.
+    pub session_prefix: String,
+}
+
+/// The default [`BrokerConfig::session_prefix`].
+pub const DEFAULT_SESSION_PREFIX: &str = "host-example";
+
+/// A URL that may carry a password (`redis://:secret@host/0`). `Debug` and `Display` show it
+/// with the password replaced by `***`; [`SecretUrl::expose`] gives the real one.
+#[derive(Clone, PartialEq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password: for connecting only, never for logs or messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***` (and the whole URL hidden if it does not
+    /// parse, since it could then hold a password anywhere).
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.to_string()
+            }
+            Err(_) => "<unparsable URL>".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretUrl({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
 }
 
 /// One configured connector instance.
@@ -61,6 +120,10 @@ pub enum ConfigError {
     BadInterpolation { location: String, problem: String },
     #[error("`public_url` {0}")]
     PublicUrl(String),
+    #[error("`session_store` {0}")]
+    SessionStore(String),
+    #[error("`session_prefix` `{0}` must be 1 to 64 letters, digits, `-`, `_` or `.`")]
+    SessionPrefix(String),
     #[error("connector `{0}`: `id` must be 1 to 64 letters, digits, `-` or `_`")]
     BadId(String),
     #[error("connector `{0}` is configured twice (instance ids must be unique)")]
@@ -85,6 +148,10 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     public_url: String,
+    #[serde(default)]
+    session_store: Option<String>,
+    #[serde(default)]
+    session_prefix: Option<String>,
     #[serde(default)]
     connectors: Vec<RawConnector>,
 }
@@ -127,6 +194,8 @@ impl BrokerConfig {
                     config: table_to_json(c.config),
                 })
                 .collect(),
+            session_store: raw.session_store.map(session_store).transpose()?,
+            session_prefix: session_prefix(raw.session_prefix)?,
         };
         config.check_ids()?;
         Ok(config)
@@ -274,6 +343,35 @@ fn public_url(raw: &str) -> Result<String, ConfigError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// A `redis://` (or `redis+unix://`, `unix://`) URL. The error shows the URL redacted.
+fn session_store(raw: String) -> Result<SecretUrl, ConfigError> {
+    let url = SecretUrl::new(raw);
+    let parsed = url::Url::parse(url.expose()).map_err(|e| {
+        ConfigError::SessionStore(format!("is not a URL ({e}): {}", url.redacted()))
+    })?;
+    match parsed.scheme() {
+        "redis" if parsed.host().is_some() => Ok(url),
+        "redis+unix" | "unix" => Ok(url),
+        "rediss" => Err(ConfigError::SessionStore(format!(
+            "uses TLS (`rediss://`), which this build does not support: {}",
+            url.redacted()
+        ))),
+        _ => Err(ConfigError::SessionStore(format!(
+            "must be a `redis://host:port/db` URL: {}",
+            url.redacted()
+        ))),
+    }
+}
+
+fn session_prefix(raw: Option<String>) -> Result<String, ConfigError> {
+    let prefix = raw.unwrap_or_else(|| DEFAULT_SESSION_PREFIX.into());
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    match !prefix.is_empty() && prefix.len() <= 64 && prefix.chars().all(valid_char) {
+        true => Ok(prefix),
+        false => Err(ConfigError::SessionPrefix(prefix)),
+    }
+}
+
 fn table_to_json(table: toml::Table) -> Value {
     Value::Object(
         table
@@ -363,6 +461,38 @@ mod tests {
             bad("id = \"a\"\nextra = 1"),
             ConfigError::Syntax(_)
         ));
+    }
+
+    #[test]
+    fn session_store_is_interpolated_validated_and_redacted() {
+        let parse =
+            |rest: &str| BrokerConfig::parse(&format!("public_url = \"http://x\"\n{rest}"), env);
+        let c = parse("").unwrap();
+        assert_eq!(
+            (c.session_store, c.session_prefix.as_str()),
+            (None, DEFAULT_SESSION_PREFIX)
+        );
+        let c = parse(
+            "session_store = \"redis://:${SECRET}@127.0.0.1:6379/0\"\nsession_prefix = \"b-1\"",
+        )
+        .unwrap();
+        let url = c.session_store.clone().unwrap();
+        assert_eq!(url.expose(), "redis://:s3cret@127.0.0.1:6379/0");
+        assert_eq!(url.redacted(), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(c.session_prefix, "b-1");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!url.to_string().contains("s3cret"));
+        for bad in ["http://x", "not a url", "rediss://:s3cret@h/0"] {
+            let e = parse(&format!("session_store = \"{bad}\"")).unwrap_err();
+            assert!(matches!(e, ConfigError::SessionStore(_)), "{bad}: {e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
+        let e = parse("session_store = \"redis://${NOPE}@h\"").unwrap_err();
+        assert!(matches!(e, ConfigError::MissingVariable { .. }), "{e}");
+        for bad in ["", "a:b", "a b"] {
+            let e = parse(&format!("session_prefix = \"{bad}\"")).unwrap_err();
+            assert_eq!(e, ConfigError::SessionPrefix(bad.into()));
+        }
     }
 
     #[test]

@@ -29,5 +29,7 @@ pub fn config(public_url: &str, hub_endpoint: &str) -> BrokerConfig {
                 "endpoint": hub_endpoint,
             }),
         }],
+        session_store: None,
+        session_prefix: crate::config::DEFAULT_SESSION_PREFIX.into(),
     }
 }

@@ -29,5 +29,5 @@ pub mod reload;
 pub mod routes;
 
 pub use broker::{Broker, BrokerOptions, ReloadError, ReloadReport, SIGN_IN_TTL, StartError};
-pub use config::{BrokerConfig, ConfigError, ConnectorConfig};
-pub use pending::{MemoryStore, PendingSignIn, PendingStore, Taken};
+pub use config::{BrokerConfig, ConfigError, ConnectorConfig, SecretUrl};
+pub use pending::{MemoryStore, PendingSignIn, PendingStore, RedisStore, StoreError, Taken};

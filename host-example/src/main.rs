@@ -58,6 +58,10 @@ struct Common {
     /// Where loaded plugin copies are kept [default: <plugins>/.loaded].
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Load from a plugin directory (and files) that group or others may write to; refused
+    /// by default, since anyone who can write there can run code in this broker.
+    #[arg(long)]
+    allow_writable_plugin_dir: bool,
 }
 
 fn main() -> ExitCode {
@@ -120,6 +124,7 @@ fn options(plugins: PathBuf, common: &Common, demo: bool) -> BrokerOptions {
     BrokerOptions {
         state_dir: common.state_dir.clone(),
         demo,
+        allow_writable_plugin_dir: common.allow_writable_plugin_dir,
         ..BrokerOptions::new(plugins)
     }
 }
@@ -130,10 +135,10 @@ async fn run(
     options: BrokerOptions,
 ) -> Result<(), String> {
     let plugins = options.plugins.display().to_string();
-    // Hashing, copying and loading plugins is blocking file work.
-    let broker = tokio::task::spawn_blocking(move || Broker::start(config, options))
+    // Connects to the config's session store (Redis), then loads the plugins on a blocking
+    // thread (hashing, copying and loading them is blocking file work).
+    let broker = Broker::open(config, options)
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(io)?;
     // On stdout, for people and for tests that wait for it.

@@ -7,6 +7,12 @@
 //! The operator may then replace a plugin file any way they like (even `cp` over it); a changed
 //! file gets a new copy, hence a fresh library, and an unchanged one is reused as is.
 //!
+//! Before anything is copied, the directory and each file are checked as
+//! [`connector_api::discover_with`] checks them ([`check_dir`], [`check_file`]): a directory or a
+//! file that group or others may write to is refused (anyone who can write there can run code in
+//! the broker) unless the operator allows it (`--allow-writable-plugin-dir`); a dangling symlink
+//! or a directory named like a plugin is reported as a refused file rather than skipped.
+//!
 //! Costs: each build ever loaded stays mapped until the process exits (about 3 MB of RSS per
 //! release build, more in debug), and its copy stays on disk in the state directory. After a
 //! library's last generation is retired, [`crate::broker`] calls its `shutdown()`, which stops its
@@ -19,7 +25,9 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use connector_api::{PLUGIN_SUFFIX, Plugin};
+use connector_api::{
+    DiscoverError, DiscoverOptions, PLUGIN_SUFFIX, Plugin, RejectReason, check_dir, check_file,
+};
 use sha2::{Digest, Sha256};
 
 /// Hex digits of the SHA-256 in a copy's file name: 64 bits, plenty to tell builds apart.
@@ -64,6 +72,18 @@ pub enum ScanError {
     ReadDir { path: PathBuf, source: io::Error },
     #[error("cannot create state directory {path}: {source}")]
     StateDir { path: PathBuf, source: io::Error },
+    /// Group or others may write to the plugin directory, and the operator did not allow it.
+    #[error("{0} (--allow-writable-plugin-dir)")]
+    WritableDir(DiscoverError),
+}
+
+impl From<DiscoverError> for ScanError {
+    fn from(e: DiscoverError) -> Self {
+        match e {
+            DiscoverError::ReadDir { path, source } => ScanError::ReadDir { path, source },
+            other => ScanError::WritableDir(other),
+        }
+    }
 }
 
 /// What identifies a file's content without reading it: if none of these changed, the hash
@@ -112,6 +132,8 @@ struct LoaderState {
 pub struct Loader {
     dir: PathBuf,
     state_dir: PathBuf,
+    /// What the directory and file checks allow.
+    checks: DiscoverOptions,
     state: Mutex<LoaderState>,
 }
 
@@ -121,8 +143,15 @@ impl Loader {
         Self {
             dir: dir.to_path_buf(),
             state_dir: state_dir.map_or_else(|| dir.join(".loaded"), Path::to_path_buf),
+            checks: DiscoverOptions::default(),
             state: Mutex::new(LoaderState::default()),
         }
+    }
+
+    /// Loads from a directory, and files, that group or others may write to (off by default).
+    pub fn allow_writable_by_others(mut self, allow: bool) -> Self {
+        self.checks.allow_writable_by_others = allow;
+        self
     }
 
     /// The plugin directory.
@@ -131,8 +160,10 @@ impl Loader {
     }
 
     /// Loads every plugin file of the directory (blocking: hashes, copies and `dlopen`s).
-    /// Files unchanged since the last scan reuse their library.
+    /// Files unchanged since the last scan reuse their library. Fails if the directory cannot
+    /// be read or is writable by others (unless allowed).
     pub fn scan(&self) -> Result<Scan, ScanError> {
+        check_dir(&self.dir, &self.checks)?;
         let files = self.plugin_files()?;
         std::fs::create_dir_all(&self.state_dir).map_err(|source| ScanError::StateDir {
             path: self.state_dir.clone(),
@@ -167,6 +198,8 @@ impl Loader {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every entry named like a plugin, whatever it is (file, directory, dangling symlink): what
+    /// is not a loadable file is refused with its reason, never skipped silently.
     fn plugin_files(&self) -> Result<Vec<PathBuf>, ScanError> {
         let read_error = |source| ScanError::ReadDir {
             path: self.dir.clone(),
@@ -175,7 +208,7 @@ impl Loader {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(read_error)? {
             let path = entry.map_err(read_error)?.path();
-            if path.is_file() && path.to_string_lossy().ends_with(PLUGIN_SUFFIX) {
+            if path.to_string_lossy().ends_with(PLUGIN_SUFFIX) {
                 files.push(path);
             }
         }
@@ -184,7 +217,16 @@ impl Loader {
     }
 
     fn load_file(&self, file: &Path) -> Result<Arc<Library>, String> {
+        check_file(file, &self.checks).map_err(|r| r.to_string())?;
         let meta = std::fs::metadata(file).map_err(|e| format!("cannot read: {e}"))?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() {
+                "is a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(RejectReason::NotALibrary(what.into()).to_string());
+        }
         let fingerprint = Fingerprint::of(&meta);
         let refused = self.lock().refusals.get(file).cloned();
         if let Some((_, reason)) = refused.filter(|(f, _)| *f == fingerprint) {
@@ -229,11 +271,13 @@ impl Loader {
     /// Copies `file` into the state directory while hashing it, then names the copy by its hash.
     /// Hashing the bytes actually copied means a file replaced mid-copy cannot be mislabelled.
     fn copy_in(&self, file: &Path) -> Result<(PathBuf, String), String> {
+        // Opened first, so that an unreadable file is reported as such, not as a copy failure.
+        let source = File::open(file).map_err(|e| format!("cannot read: {e}"))?;
         let mut temp = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempfile_in(&self.state_dir)
             .map_err(|e| format!("cannot create a copy in {}: {e}", self.state_dir.display()))?;
-        let sha256 = copy_hashing(file, temp.as_file_mut())
+        let sha256 = copy_hashing(source, temp.as_file_mut())
             .map_err(|e| format!("cannot copy to the state directory: {e}"))?;
         let copy = self.copy_path(file, &sha256);
         // Never replace an existing copy: it may be mapped by this or another broker process.
@@ -287,8 +331,7 @@ fn unique_factory(
     }
 }
 
-fn copy_hashing(from: &Path, to: &mut File) -> io::Result<String> {
-    let mut source = File::open(from)?;
+fn copy_hashing(mut source: File, to: &mut File) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::broker::Broker;
@@ -29,12 +31,25 @@ pub async fn connectors(State(broker): State<Broker>) -> Json<Value> {
     Json(json!({"generation": generation.number, "connectors": connectors}))
 }
 
-/// Liveness, with the generations in service (current first).
-pub async fn healthz(State(broker): State<Broker>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
+/// Liveness, with the generations in service (current first) and the pending sign-in store:
+/// 200 `{"status": "ok", "store": "memory"|"redis", …}`, or 503 `{"status": "degraded",
+/// "store": "unreachable", …}` while a shared store does not answer (sign-ins and callbacks
+/// then answer 503 too, until it is back).
+pub async fn healthz(State(broker): State<Broker>) -> Response {
+    let store = broker.store();
+    let (status, health, store_state) = match store.check().await {
+        Ok(()) => (StatusCode::OK, "ok", store.kind()),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the pending sign-in store is unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "degraded", "unreachable")
+        }
+    };
+    let body = json!({
+        "status": health,
+        "store": store_state,
         "generation": broker.current().number,
         "liveGenerations": broker.live_generations(),
         "demo": broker.inner.demo,
-    }))
+    });
+    (status, Json(body)).into_response()
 }

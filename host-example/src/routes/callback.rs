@@ -14,8 +14,8 @@ use crate::binding;
 use crate::broker::Broker;
 use crate::error::{Failure, HostError, Step, wants_json};
 use crate::pages;
-use crate::pending::{Taken, now_ms};
-use crate::registry::Instance;
+use crate::pending::{PendingSignIn, Taken, now_ms};
+use crate::registry::{Generation, Instance};
 
 /// Providers that answer with a query string (most, Hugging Face included).
 pub async fn callback_get(
@@ -83,7 +83,12 @@ async fn complete(
         Taken::Used => return Err(HostError::StateReplayed.into()),
         Taken::Missing => return Err(HostError::InvalidState.into()),
     };
-    let generation = broker.inner.registry.generation(pending.generation);
+    // Only the process that started the sign-in counted it against its generation.
+    let started_here = pending.origin == broker.inner.origin;
+    let generation = match started_here {
+        true => broker.inner.registry.generation(pending.generation),
+        false => None,
+    };
     if let Some(generation) = &generation {
         generation.sign_in_ended();
     }
@@ -96,12 +101,26 @@ async fn complete(
     if pending.binding != binding::hash(&cookie) {
         return Err(HostError::CookieMismatch.into());
     }
-    // Gone only if retired past the sign-in lifetime, i.e. expired.
-    let generation = generation.ok_or(HostError::StateExpired)?;
+    let generation = match started_here {
+        // Gone only if retired past the sign-in lifetime, i.e. expired.
+        true => generation.ok_or(HostError::StateExpired)?,
+        false => started_elsewhere(broker, id, &pending).ok_or_else(|| {
+            tracing::warn!(
+                connector = id,
+                factory = %pending.factory,
+                "a sign-in started on another instance has no matching connector here \
+                 (are all instances configured alike?)"
+            );
+            HostError::InvalidState
+        })?,
+    };
     let instance = generation
         .instance(id)
         .cloned()
         .ok_or(HostError::InvalidState)?;
+    if !pending.factory.is_empty() && instance.metadata.id != pending.factory {
+        return Err(HostError::InvalidState.into());
+    }
     let user = instance
         .connector
         .user_info(&Value::Object(params), &pending.session)
@@ -110,6 +129,39 @@ async fn complete(
     // Held until here on purpose: a generation in use is never retired under a running call.
     drop(generation);
     Ok((instance, user))
+}
+
+/// The generation that finishes a sign-in another broker instance started (a shared store).
+///
+/// Generation numbers are per process, so the pending sign-in's `generation` means nothing
+/// here. What is stable across instances is the plugin build (`build`, the SHA-256 of the
+/// plugin file) and the factory id. So: a live generation (the current one first) whose instance `id` runs the
+/// same build — the session was made by that exact code, so it is understood; else the current
+/// generation, if its instance `id` comes from the same factory — during a rolling upgrade the
+/// instances briefly run different builds of one plugin, and a plugin keeps its session format
+/// readable by its next build (the rule reloads already rely on); else none (the connector id
+/// is missing here or made by another factory: the sign-in is refused, never finished by a
+/// different connector). Instances behind one load balancer must share one config.
+fn started_elsewhere(
+    broker: &Broker,
+    id: &str,
+    pending: &PendingSignIn,
+) -> Option<Arc<Generation>> {
+    let registry = &broker.inner.registry;
+    let same_factory = |g: &Generation| {
+        g.instance(id)
+            .is_some_and(|i| pending.factory.is_empty() || i.metadata.id == pending.factory)
+    };
+    let same_build = registry
+        .live_generations()
+        .into_iter()
+        .filter_map(|number| registry.generation(number))
+        .find(|g| {
+            same_factory(g)
+                && g.instance(id)
+                    .is_some_and(|i| i.library.sha256 == pending.build)
+        });
+    same_build.or_else(|| Some(broker.current()).filter(|g| same_factory(g)))
 }
 
 /// `application/x-www-form-urlencoded` (a query string or a form body) as a JSON object of

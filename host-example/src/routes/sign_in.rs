@@ -44,6 +44,9 @@ pub async fn sign_in(
     let pending = PendingSignIn {
         connector: id.clone(),
         generation: generation.number,
+        factory: instance.metadata.id.clone(),
+        build: instance.library.sha256.clone(),
+        origin: broker.inner.origin.clone(),
         session: authorization.session,
         expires_at_ms: now_ms().saturating_add(ttl.as_millis() as u64),
         binding: binding::hash(&cookie),

@@ -77,7 +77,7 @@ fn decide(shared: &Shared, params: &Params, request: Validated<'_>) -> Response 
 
 /// Mints a code for the current user.
 pub(crate) fn issue_code(shared: &Shared, params: CodeParams) -> String {
-    let user = lock(&shared.user).clone();
+    let user = crate::load::numbered(shared, lock(&shared.user).clone());
     lock(&shared.store).issue_code(params, user, shared.code_ttl)
 }
 

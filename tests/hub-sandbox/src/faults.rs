@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::huge_body;
+use crate::{huge_body, transport};
 
 /// An OAuth endpoint that faults can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +86,27 @@ pub enum Fault {
         /// so a client must enforce its limit while reading.
         chunked: bool,
     },
+    /// `200 application/json`, a first part of a body, then the connection is dropped (no
+    /// terminating chunk): a provider or proxy that dies mid-answer.
+    ResetMidBody,
+    /// The normal answer, its body sent `chunk` bytes at a time, one chunk every `every` (the
+    /// first at once): a valid but slow body, to exercise timeouts that cover the body.
+    Trickle {
+        /// Bytes per chunk (0 counts as 1).
+        chunk: usize,
+        /// Pause between two chunks.
+        every: Duration,
+    },
+    /// A redirect (`status`, e.g. 302 or 307; invalid codes become 302) to `location`, with an
+    /// empty body: an endpoint that sends its client elsewhere (which it must not follow).
+    Redirect {
+        /// `Location` header value.
+        location: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// The normal answer, with its `Content-Type` replaced by this value.
+    ContentType(String),
 }
 
 impl Fault {
@@ -111,6 +132,26 @@ impl Fault {
             Fault::RateLimited { retry_after_secs } => Some(rate_limited(*retry_after_secs)),
             Fault::Stall(_) => None,
             Fault::HugeBody { bytes, chunked } => Some(huge_body::response(*bytes, *chunked)),
+            Fault::ResetMidBody => Some(transport::reset_mid_body()),
+            Fault::Redirect { location, status } => Some(transport::redirect(location, *status)),
+            Fault::Trickle { .. } | Fault::ContentType(_) => None,
+        }
+    }
+
+    /// The normal answer as this fault alters it (trickled, relabelled), else unchanged.
+    pub(crate) async fn reshape(&self, response: Response) -> Response {
+        match self {
+            Fault::Trickle { chunk, every } => transport::trickle(response, *chunk, *every).await,
+            Fault::ContentType(value) => {
+                let mut response = response;
+                let headers = response.headers_mut();
+                headers.remove(header::CONTENT_TYPE);
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(header::CONTENT_TYPE, value);
+                }
+                response
+            }
+            _ => response,
         }
     }
 }

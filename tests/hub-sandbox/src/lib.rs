@@ -12,7 +12,10 @@
 //! (forged on demand: [`HubSandbox::set_id_token_forgery`]). Token responses also carry a
 //! `refresh_token`, redeemable once with `grant_type=refresh_token` (rotation); refresh
 //! responses carry a new `access_token` and `refresh_token` but never an `id_token`.
-//! [`Fault::HugeBody`] serves oversized bodies, with or without `Content-Length`.
+//! [`Fault::HugeBody`] serves oversized bodies, with or without `Content-Length`;
+//! [`Fault::ResetMidBody`], [`Fault::Trickle`], [`Fault::Redirect`] and [`Fault::ContentType`]
+//! break the transport. For load tests: [`HubSandbox::set_random_failure_rate`],
+//! [`HubSandbox::set_unique_users`] and [`HubSandbox::set_recording`].
 
 mod authorize;
 mod avatar;
@@ -22,12 +25,14 @@ mod faults;
 mod huge_body;
 mod id_token;
 mod jwks;
+mod load;
 mod params;
 mod record;
 mod refresh;
 mod server;
 mod store;
 mod token;
+mod transport;
 mod userinfo;
 
 use std::io;
@@ -194,6 +199,39 @@ impl HubSandbox {
     /// Every later id_token is forged as `forgery` says, until cleared with `None`.
     pub fn set_id_token_forgery(&self, forgery: Option<IdTokenForgery>) {
         *lock(&self.shared.id_token_forgery) = forgery;
+    }
+
+    /// From now on a `rate` share (0 to 1) of token and userinfo requests, drawn from a generator
+    /// seeded with `seed`, answer a bare `500` (armed faults take precedence); `0` turns it off.
+    pub fn set_random_failure_rate(&self, rate: f64, seed: u64) {
+        self.shared.load.set_failure_rate(rate, seed);
+    }
+
+    /// How many random failures were answered so far.
+    pub fn random_failures(&self) -> usize {
+        self.shared.load.failures.load(Ordering::SeqCst)
+    }
+
+    /// When `true`, each later authorization (and [`HubSandbox::issue_code`]) is for a new user:
+    /// the current one with a sequence number in `sub` (`{n:024x}`), `name` and
+    /// `preferred_username`, so every sign-in's profile is distinct.
+    pub fn set_unique_users(&self, unique: bool) {
+        self.shared
+            .load
+            .unique_users
+            .store(unique, Ordering::SeqCst);
+    }
+
+    /// Turns request recording off (or on again); [`HubSandbox::requests`] then misses the
+    /// requests in between. Long load tests turn it off so that memory stays flat.
+    pub fn set_recording(&self, record: bool) {
+        self.shared.recording.store(record, Ordering::SeqCst);
+    }
+
+    /// Forgets every code, access token and refresh token issued so far (using one later is
+    /// refused as unknown). Long load tests call it so that the sandbox's memory stays flat.
+    pub fn forget_grants(&self) {
+        *lock(&self.shared.store) = store::Store::default();
     }
 
     /// Stops accepting connections and waits (a few seconds at most) for in-flight requests.

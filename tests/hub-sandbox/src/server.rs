@@ -19,7 +19,7 @@ use crate::id_token::IdTokenForgery;
 use crate::jwks::SigningKeys;
 use crate::record::RecordedRequest;
 use crate::store::Store;
-use crate::{authorize, avatar, discovery, jwks, token, userinfo};
+use crate::{authorize, avatar, discovery, jwks, load, token, userinfo};
 
 /// Largest request body the sandbox reads.
 const MAX_BODY: usize = 1 << 20;
@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     pub id_token_forgery: Mutex<Option<IdTokenForgery>>,
     /// Requests that reached `/oauth/jwks` (faulted ones included).
     pub jwks_fetches: AtomicUsize,
+    /// Random failures and numbered users, for load tests.
+    pub load: load::LoadKnobs,
+    /// Whether requests are recorded (a long load test turns it off to keep memory flat).
+    pub recording: AtomicBool,
 }
 
 pub(crate) type AppState = State<Arc<Shared>>;
@@ -66,6 +70,8 @@ impl Shared {
             keys: Mutex::new(SigningKeys::load()?),
             id_token_forgery: Mutex::default(),
             jwks_fetches: AtomicUsize::new(0),
+            load: load::LoadKnobs::default(),
+            recording: AtomicBool::new(true),
         })
     }
 
@@ -104,7 +110,9 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, MAX_BODY).await;
     let bytes = body.as_deref().unwrap_or_default();
-    lock(&shared.requests).push(RecordedRequest::new(&parts, bytes));
+    if shared.recording.load(Ordering::Relaxed) {
+        lock(&shared.requests).push(RecordedRequest::new(&parts, bytes));
+    }
     tracing::debug!(method = %parts.method, path = parts.uri.path(), "hub-sandbox request");
     let Ok(bytes) = body else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
@@ -122,6 +130,11 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
         if let Some(response) = fault.response() {
             return response;
         }
+        let response = next.run(request).await;
+        return fault.reshape(response).await;
+    }
+    if route.is_some_and(|route| load::fails_at_random(&shared, route)) {
+        return load::random_failure();
     }
     next.run(request).await
 }

@@ -338,3 +338,148 @@ impl Drop for Host {
         let _ = self.child.wait();
     }
 }
+
+impl TestBroker {
+    /// Starts a broker through [`Broker::open`] (which connects to a configured
+    /// `session_store`). `rest_toml` follows `public_url`: top-level keys first
+    /// (`session_store`, `session_prefix`), then `[[connectors]]`. `env` answers `${NAME}`.
+    pub async fn open_with(
+        plugins: PluginDir,
+        rest_toml: &str,
+        env: impl Fn(&str) -> Option<String>,
+        adjust: impl FnOnce(&mut BrokerOptions),
+    ) -> Result<TestBroker, host_example::StartError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let text = format!("public_url = \"{url}\"\n{rest_toml}");
+        let config = BrokerConfig::parse(&text, env)?;
+        let mut options = BrokerOptions::new(plugins.path());
+        options.maintenance_interval = Duration::from_millis(50);
+        adjust(&mut options);
+        let broker = Broker::open(config, options).await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = broker.clone();
+        tokio::spawn(async move {
+            let _ = served
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(TestBroker {
+            url,
+            broker,
+            plugins,
+            _stop: stop,
+        })
+    }
+}
+
+/// A `redis-server` of the test's own on a free loopback port, without persistence; killed
+/// when dropped. Needs Debian's `redis-server` (`bash .ci/setup` installs it).
+pub struct RedisServer {
+    pub port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one; `extra` are more `redis-server` arguments (e.g. `--requirepass`, `pw`).
+    pub fn start(extra: &[&str]) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            &dir.path().display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut server = RedisServer {
+            port,
+            args,
+            child: None,
+            _dir: dir,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:{port}/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (its data is lost: no persistence).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`Self::stop`]) and waits until it
+    /// answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = match Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed: the Redis tests need it; run `bash .ci/setup` \
+                 (as root) to install it"
+            ),
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.answers() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server on port {} did not come up within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether something on the port answers `PING` (with `+PONG`, or an auth error).
+    fn answers(&self) -> bool {
+        use std::io::Write;
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).is_ok()
+            && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -127,7 +127,8 @@ impl Connector for Echo {
         // `sleepMs` makes a call last long enough to still be in flight at a shutdown.
         let pause = callback["sleepMs"].as_u64().unwrap_or(1);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        if callback["panic"] == true {
+        // JSON `true` from direct calls, the string "true" from a host's query string.
+        if callback["panic"] == true || callback["panic"] == "true" {
             panic!("echo-plugin: the callback asked for a panic");
         }
         if let Some(code) = &self.fail_with {

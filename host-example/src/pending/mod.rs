@@ -1,11 +1,18 @@
 //! Sign-ins between `/sign-in/{id}` and `/callback/{id}`, kept server-side and keyed by state.
 //!
-//! [`PendingStore`] is small on purpose so that a shared store (Redis, say) can implement it: the
-//! value is plain serializable data, and [`PendingStore::take`] is a single-use take-and-delete
-//! that leaves a tombstone, so a replayed callback is told apart from a forged one.
+//! [`PendingStore`] is small on purpose so that a shared store can implement it: the value is
+//! plain serializable data, and [`PendingStore::take`] is a single-use take-and-delete that leaves
+//! a tombstone, so a replayed callback is told apart from a forged one. Two implementations:
+//! [`MemoryStore`] (the default, one broker instance) and [`RedisStore`] (several instances
+//! behind a load balancer: a sign-in started on one finishes on any other, exactly once).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::{BoxFuture, FutureExt as _};
@@ -20,8 +27,22 @@ pub const TOMBSTONE_GRACE: Duration = Duration::from_secs(10 * 60);
 pub struct PendingSignIn {
     /// The connector instance id the sign-in started on.
     pub connector: String,
-    /// The registry generation (plugin build) that made the session; the callback uses it too.
+    /// The registry generation (plugin build) that made the session; the callback uses it too
+    /// when it runs in the same process ([`PendingSignIn::origin`]). A per-process counter: it
+    /// means nothing to another broker instance, which goes by `build` instead.
     pub generation: u64,
+    /// The factory (plugin metadata id) of the connector that made the session. A callback is
+    /// never finished by a connector of another factory.
+    #[serde(default)]
+    pub factory: String,
+    /// SHA-256 of the plugin build that made the session: the same on every instance that
+    /// loaded the same file, unlike `generation`.
+    #[serde(default)]
+    pub build: String,
+    /// The broker process that started the sign-in (a random id per [`crate::Broker`]; not a
+    /// secret). Only that process counts the sign-in against its generation.
+    #[serde(default)]
+    pub origin: String,
     /// The connector's session (may hold a PKCE verifier: a secret).
     pub session: serde_json::Value,
     /// Unix time in milliseconds after which the callback is refused.
@@ -35,6 +56,9 @@ impl std::fmt::Debug for PendingSignIn {
         f.debug_struct("PendingSignIn")
             .field("connector", &self.connector)
             .field("generation", &self.generation)
+            .field("factory", &self.factory)
+            .field("build", &self.build)
+            .field("origin", &self.origin)
             .field("session", &"<redacted>")
             .field("expires_at_ms", &self.expires_at_ms)
             .finish_non_exhaustive()
@@ -71,81 +95,34 @@ pub trait PendingStore: Send + Sync + 'static {
 
     /// Forgets entries and tombstones that expired more than [`TOMBSTONE_GRACE`] before `now_ms`.
     fn purge(&self, now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>>;
-}
 
-enum Entry {
-    Pending(PendingSignIn),
-    Used { expires_at_ms: u64 },
-}
-
-impl Entry {
-    fn expires_at_ms(&self) -> u64 {
-        match self {
-            Entry::Pending(p) => p.expires_at_ms,
-            Entry::Used { expires_at_ms } => *expires_at_ms,
-        }
-    }
-}
-
-/// The in-process store: a map behind a mutex. Sign-ins do not survive a restart.
-#[derive(Default)]
-pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+    /// What kind of store this is, for `/healthz` and logs (`memory`, `redis`).
+    fn kind(&self) -> &'static str {
+        "custom"
     }
 
-    /// Number of entries, tombstones included.
-    pub fn len(&self) -> usize {
-        self.lock().len()
+    /// Whether other broker instances see the same entries. A broker whose config names a
+    /// `session_store` refuses to start over a store that is not shared, rather than fall back
+    /// to memory (which would break the other instances' callbacks).
+    fn is_shared(&self) -> bool {
+        false
     }
 
-    /// Whether the store holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // A panic while holding this lock cannot leave the map half-updated: recover it.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl PendingStore for MemoryStore {
-    fn put<'a>(
-        &'a self,
-        key: &'a str,
-        sign_in: PendingSignIn,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().insert(key.to_string(), Entry::Pending(sign_in));
+    /// A cheap reachability check, for `/healthz`.
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async { Ok(()) }.boxed()
     }
+}
 
-    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Taken, StoreError>> {
-        let mut entries = self.lock();
-        let taken = match entries.get_mut(key) {
-            None => Taken::Missing,
-            Some(Entry::Used { .. }) => Taken::Used,
-            Some(entry) => {
-                let expires_at_ms = entry.expires_at_ms();
-                match std::mem::replace(entry, Entry::Used { expires_at_ms }) {
-                    Entry::Pending(p) => Taken::Found(p),
-                    Entry::Used { .. } => Taken::Used,
-                }
-            }
-        };
-        async { Ok(taken) }.boxed()
-    }
-
-    fn purge(&self, now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        let grace = TOMBSTONE_GRACE.as_millis() as u64;
-        self.lock()
-            .retain(|_, e| e.expires_at_ms().saturating_add(grace) > now_ms);
-        async { Ok(()) }.boxed()
+/// Opens the store a config asks for: [`RedisStore`] for a `session_store` URL (connecting, and
+/// failing with a message naming the redacted URL when Redis does not answer), else a new
+/// [`MemoryStore`].
+pub async fn open(config: &crate::BrokerConfig) -> Result<Arc<dyn PendingStore>, StoreError> {
+    match &config.session_store {
+        Some(url) => Ok(Arc::new(
+            RedisStore::connect(url, &config.session_prefix).await?,
+        )),
+        None => Ok(Arc::new(MemoryStore::new())),
     }
 }
 
@@ -164,6 +141,9 @@ mod tests {
         PendingSignIn {
             connector: "c".into(),
             generation: 1,
+            factory: "f".into(),
+            build: "sha".into(),
+            origin: "o".into(),
             session: serde_json::json!({"codeVerifier": "v3rifier"}),
             expires_at_ms,
             binding: "b".into(),

@@ -1,0 +1,191 @@
+//! `connector-bench`: side-by-side benchmarks of the Hugging Face plugin (see `.ci/bench`).
+//!
+//! - `run` measures everything and writes `BENCHMARKS.md`;
+//! - `worker` and `load` are what `run` starts in fresh processes, one per measurement.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use connector_bench::contenders::{FloorContender, PluginContender, RlibContender};
+use connector_bench::signin::{self, Workload};
+use connector_bench::{host, load, paths, run};
+
+#[derive(Parser)]
+#[command(about = "Side-by-side benchmarks of the Hugging Face connector plugin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every benchmark, alternating the contenders, and write the report.
+    Run {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Measured sign-ins per contender and round.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1_000)]
+        warmup: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Latency added to each token and userinfo answer in the latency benchmark.
+        #[arg(long, default_value_t = 100)]
+        latency_ms: u64,
+        /// Sign-ins started at once in the latency benchmark.
+        #[arg(long, default_value_t = 1_000)]
+        latency_count: usize,
+        /// Plugin files in the "many plugins" discovery.
+        #[arg(long, default_value_t = 50)]
+        load_files: usize,
+        /// Where to write the report.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
+    /// One contender's sign-ins in this process; prints one JSON line.
+    Worker {
+        #[arg(long, value_enum)]
+        contender: Contender,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        concurrency: usize,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        warmup: usize,
+        #[arg(long)]
+        batch: usize,
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
+    /// One round through `host-example serve` against a running sandbox; prints one JSON line.
+    Host {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1_000)]
+        warmup: usize,
+    },
+    /// Times the discovery of a directory of plugin copies; prints one JSON line.
+    Load {
+        #[arg(long)]
+        files: usize,
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Contender {
+    Plugin,
+    Rlib,
+    Floor,
+}
+
+fn main() -> Result<(), String> {
+    match Cli::parse().command {
+        Cmd::Run {
+            rounds,
+            concurrency,
+            count,
+            warmup,
+            batch,
+            latency_ms,
+            latency_count,
+            load_files,
+            out,
+        } => {
+            let options = run::Options {
+                rounds,
+                concurrency,
+                count,
+                warmup,
+                batch,
+                latency_ms,
+                latency_count,
+                load_files,
+                criterion_dir: paths::workspace_root().join("target/criterion"),
+                command: ".ci/bench".into(),
+            };
+            let report = run::run(&options)?;
+            let markdown = report.markdown();
+            std::fs::write(&out, &markdown).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("{markdown}");
+            Ok(())
+        }
+        Cmd::Worker {
+            contender,
+            endpoint,
+            concurrency,
+            count,
+            warmup,
+            batch,
+            plugin,
+        } => {
+            let workload = Workload {
+                endpoint,
+                concurrency,
+                count,
+                warmup,
+                batch,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let sample = runtime.block_on(async {
+                match contender {
+                    Contender::Plugin => {
+                        let path = plugin.unwrap_or_else(|| paths::library("huggingface-plugin"));
+                        let contender = PluginContender::load(&path, &workload.endpoint)?;
+                        Ok::<_, String>(signin::run(Arc::new(contender), &workload).await)
+                    }
+                    Contender::Rlib => {
+                        let contender = RlibContender::new(&workload.endpoint)?;
+                        Ok(signin::run(Arc::new(contender), &workload).await)
+                    }
+                    Contender::Floor => {
+                        let contender = FloorContender::new(&workload.endpoint);
+                        Ok(signin::run(Arc::new(contender), &workload).await)
+                    }
+                }
+            })?;
+            println!(
+                "{}",
+                serde_json::to_string(&sample).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Cmd::Host {
+            endpoint,
+            concurrency,
+            count,
+            warmup,
+        } => {
+            let plugin = paths::library("huggingface-plugin");
+            let sample = host::measure(&plugin, &endpoint, concurrency, count, warmup)?;
+            println!(
+                "{}",
+                serde_json::to_string(&sample).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Cmd::Load { files, plugin } => {
+            let path = plugin.unwrap_or_else(|| paths::library("huggingface-plugin"));
+            let sample = load::measure(&path, files)?;
+            println!(
+                "{}",
+                serde_json::to_string(&sample).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+    }
+}

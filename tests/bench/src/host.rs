@@ -1,0 +1,215 @@
+//! The whole host: `host-example serve` with the plugin, in its own process, driven over HTTP by
+//! many keep-alive browsers (`/sign-in` → the sandbox's consent → `/callback`).
+//!
+//! The host's CPU comes from `/proc/<pid>/stat` around the measured sign-ins and its memory from
+//! `/proc/<pid>/status` after them; the browsers run in this process and the provider in the
+//! sandbox's, so neither is counted.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+
+use crate::report::HostSample;
+use crate::sandbox::drain;
+use crate::{CLIENT_ID, CLIENT_SECRET, SCOPE, paths, usage};
+
+/// The connector instance id the host serves.
+const INSTANCE: &str = "huggingface";
+
+/// Whether the built `host-example` has the `serve` command.
+pub fn has_serve() -> bool {
+    Command::new(paths::binary("host-example"))
+        .args(["serve", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A running `host-example serve`; killed on drop.
+struct HostProcess {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl HostProcess {
+    fn start(plugin: &Path, sandbox: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).map_err(|e| e.to_string())?;
+        let name = plugin.file_name().ok_or("plugin path has no file name")?;
+        std::fs::copy(plugin, plugins.join(name)).map_err(|e| e.to_string())?;
+        // The redirect URI names the public URL, so the port is chosen before the host starts.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?;
+        let config = dir.path().join("broker.toml");
+        let toml = format!(
+            "public_url = \"http://{addr}\"\n\n[[connectors]]\nid = \"{INSTANCE}\"\n\
+             factory = \"huggingface-universal\"\nconfig = {{ clientId = \"{CLIENT_ID}\", \
+             clientSecret = \"{CLIENT_SECRET}\", scope = \"{SCOPE}\", endpoint = \"{sandbox}\" }}\n"
+        );
+        std::fs::write(&config, toml).map_err(|e| e.to_string())?;
+        let binary = paths::binary("host-example");
+        let mut child = Command::new(&binary)
+            .arg("serve")
+            .arg("--plugins")
+            .arg(&plugins)
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", &addr.to_string()])
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // Its default logging (a line per sign-in) stays on: that is the host's real cost.
+            // Kept in a file to tell what went wrong when sign-ins fail.
+            .stderr(log_file()?)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        let url = line
+            .trim()
+            .strip_prefix("host-example listening on ")
+            .ok_or_else(|| format!("host-example said {line:?}"))?
+            .to_string();
+        drain(reader);
+        Ok(Self {
+            child,
+            url,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the host's log goes: `connector-bench-host.log` in the temporary directory.
+pub fn log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join("connector-bench-host.log")
+}
+
+fn log_file() -> Result<std::fs::File, String> {
+    std::fs::File::create(log_path()).map_err(|e| format!("{}: {e}", log_path().display()))
+}
+
+/// One browser's whole sign-in; returns the signed-in user's id.
+async fn sign_in(
+    http: &reqwest::Client,
+    host: &str,
+    cookie: &mut String,
+) -> Result<String, String> {
+    let text = |e: reqwest::Error| e.to_string();
+    let mut start = http.get(format!("{host}/sign-in/{INSTANCE}"));
+    if !cookie.is_empty() {
+        start = start.header(COOKIE, cookie.as_str());
+    }
+    let started = start.send().await.map_err(text)?;
+    if let Some(set) = started
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+    {
+        *cookie = set.split(';').next().unwrap_or_default().to_string();
+    }
+    let to_provider = location(&started)?;
+    let consent = http.get(to_provider).send().await.map_err(text)?;
+    let back = url::Url::parse(&location(&consent)?).map_err(|e| e.to_string())?;
+    let query = back.query().unwrap_or_default();
+    let done = http
+        .get(format!("{host}/callback/{INSTANCE}?{query}"))
+        .header(COOKIE, cookie.as_str())
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(text)?;
+    let status = done.status();
+    let body: serde_json::Value = done.json().await.map_err(text)?;
+    match body["user"]["id"].as_str() {
+        Some(id) if status.is_success() => Ok(id.to_string()),
+        _ => Err(format!("callback answered {status}: {body}")),
+    }
+}
+
+fn location(response: &reqwest::Response) -> Result<String, String> {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("expected a redirect, got {}", response.status()))
+}
+
+/// `count` sign-ins, `concurrency` browsers at once; returns the outcomes and the wall time.
+async fn drive(host: &str, concurrency: usize, count: usize) -> (Vec<Result<String, String>>, f64) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("fixed client settings");
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let browsers: Vec<_> = (0..concurrency.min(count))
+        .map(|_| {
+            let (http, next, host) = (http.clone(), next.clone(), host.to_string());
+            tokio::spawn(async move {
+                let mut cookie = String::new();
+                let mut outcomes = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < count {
+                    outcomes.push(sign_in(&http, &host, &mut cookie).await);
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(count);
+    for browser in browsers {
+        outcomes.extend(browser.await.expect("browser task"));
+    }
+    (outcomes, start.elapsed().as_secs_f64())
+}
+
+/// One round: a fresh host, a warm-up, then `count` measured sign-ins.
+pub fn measure(
+    plugin: &Path,
+    sandbox: &str,
+    concurrency: usize,
+    count: usize,
+    warmup: usize,
+) -> Result<HostSample, String> {
+    let host = HostProcess::start(plugin, sandbox)?;
+    let pid = host.child.id();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(drive(&host.url, concurrency, warmup));
+    let cpu = usage::process_cpu(pid).map_err(|e| e.to_string())?;
+    let (outcomes, wall) = runtime.block_on(drive(&host.url, concurrency, count));
+    let cpu = usage::process_cpu(pid).map_err(|e| e.to_string())? - cpu;
+    let memory = usage::memory(&pid.to_string()).map_err(|e| e.to_string())?;
+    let mut sample = HostSample {
+        rss_kib: memory.rss_kib,
+        ..HostSample::default()
+    };
+    for outcome in outcomes {
+        match outcome {
+            Ok(_) => sample.ok += 1,
+            Err(e) => {
+                sample.errors += 1;
+                sample.first_error.get_or_insert(e);
+            }
+        }
+    }
+    sample.cpu_per_sign_in_us = cpu.as_secs_f64() * 1e6 / sample.ok.max(1) as f64;
+    sample.rate = sample.ok as f64 / wall;
+    Ok(sample)
+}

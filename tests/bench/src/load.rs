@@ -1,0 +1,43 @@
+//! How long discovering and loading plugins takes, in a fresh process each time.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// One discovery of a directory of `copies` Hugging Face plugin files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadSample {
+    /// Plugin files in the directory.
+    pub files: usize,
+    /// Wall time of `connector_api::discover`, in milliseconds.
+    pub ms: f64,
+    /// Plugins loaded.
+    pub loaded: usize,
+    /// Files refused; every copy after the first, as a duplicate id, once it has been loaded
+    /// and checked like any plugin (so each file costs a full load).
+    pub rejected: usize,
+}
+
+/// Copies `library` `copies` times into a fresh directory (each copy is a new file, so each
+/// is really loaded: a loaded path is never loaded twice), then times the discovery.
+pub fn measure(library: &Path, copies: usize) -> Result<LoadSample, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("connector-bench-plugins-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let suffix = connector_api::PLUGIN_SUFFIX;
+    for i in 0..copies {
+        let target = dir.path().join(format!("huggingface-{i:02}{suffix}"));
+        std::fs::copy(library, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+    }
+    let start = Instant::now();
+    let discovery = connector_api::discover(dir.path()).map_err(|e| e.to_string())?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok(LoadSample {
+        files: copies,
+        ms,
+        loaded: discovery.plugins.len(),
+        rejected: discovery.rejected.len(),
+    })
+}

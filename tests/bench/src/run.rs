@@ -1,0 +1,155 @@
+//! The orchestrator: sandboxes, contenders in fresh processes, rounds, the report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::load::LoadSample;
+use crate::report::{HostFigures, Micro, Report, Rounds, Who};
+use crate::sandbox::SandboxProcess;
+use crate::signin::{Sample, Workload};
+use crate::{host, machine, node, paths};
+
+/// What a run measures.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rounds: usize,
+    pub concurrency: usize,
+    pub count: usize,
+    pub warmup: usize,
+    pub batch: usize,
+    pub latency_ms: u64,
+    pub latency_count: usize,
+    pub load_files: usize,
+    /// Where criterion wrote its results (`target/criterion`).
+    pub criterion_dir: PathBuf,
+    /// The command line that regenerates the report, for its header.
+    pub command: String,
+}
+
+/// Runs every benchmark and returns the report.
+pub fn run(options: &Options) -> Result<Report, String> {
+    let started = Instant::now();
+    if !node::installed() {
+        return Err(format!(
+            "Logto's connector is not installed: run `npm ci` in {}",
+            node::harness_dir().display()
+        ));
+    }
+    let plugin = paths::library("huggingface-plugin");
+    let normal = SandboxProcess::start(Duration::ZERO)?;
+    let slow = SandboxProcess::start(Duration::from_millis(options.latency_ms))?;
+    let main_load = Workload {
+        endpoint: normal.endpoint().into(),
+        concurrency: options.concurrency,
+        count: options.count,
+        warmup: options.warmup,
+        batch: options.batch,
+    };
+    let latency_load = Workload {
+        endpoint: slow.endpoint().into(),
+        concurrency: options.latency_count,
+        count: options.latency_count,
+        warmup: options.latency_count,
+        batch: options.latency_count,
+    };
+    let (mut main, mut latency) = (Rounds::default(), Rounds::default());
+    let (mut load_one, mut load_many, mut logto_load_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let serve = host::has_serve();
+    let mut hosts = Vec::new();
+    for round in 0..options.rounds {
+        for who in Who::order(round) {
+            eprintln!(
+                "round {}: {} ({} sign-ins)",
+                round + 1,
+                who.name(),
+                main_load.count
+            );
+            main.push(who, contender(who, &main_load, &plugin)?);
+        }
+        if serve {
+            eprintln!("round {}: host-example serve", round + 1);
+            let (concurrency, count) = (options.concurrency, options.count);
+            let sample = host::measure(
+                &plugin,
+                normal.endpoint(),
+                concurrency,
+                count,
+                options.warmup,
+            )?;
+            hosts.push(sample);
+        }
+        for who in Who::order(round) {
+            eprintln!("round {}: {} with latency", round + 1, who.name());
+            latency.push(who, contender(who, &latency_load, &plugin)?);
+        }
+        load_one.push(load(&plugin, 1)?);
+        load_many.push(load(&plugin, options.load_files)?);
+        logto_load_ms.push(node::load_ms()?);
+    }
+    let host = match serve {
+        true => HostFigures::Measured(hosts),
+        false => HostFigures::NotMeasured("needs `host-example serve`".into()),
+    };
+    Ok(Report {
+        machine: machine::describe(),
+        command: options.command.clone(),
+        rounds: options.rounds,
+        concurrency: options.concurrency,
+        count: options.count,
+        warmup: options.warmup,
+        latency_ms: options.latency_ms,
+        latency_count: options.latency_count,
+        main,
+        latency,
+        load_one,
+        load_many,
+        logto_load_ms,
+        micro: micro(&options.criterion_dir),
+        host,
+        duration_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One contender's run in a fresh process.
+fn contender(who: Who, workload: &Workload, plugin: &Path) -> Result<Sample, String> {
+    if who == Who::Logto {
+        return node::run(workload);
+    }
+    let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    command
+        .args(["worker", "--contender", who.name()])
+        .args(["--endpoint", &workload.endpoint])
+        .args(["--concurrency", &workload.concurrency.to_string()])
+        .args(["--count", &workload.count.to_string()])
+        .args(["--warmup", &workload.warmup.to_string()])
+        .args(["--batch", &workload.batch.to_string()])
+        .arg("--plugin")
+        .arg(plugin);
+    node::json_line(command)
+}
+
+/// One discovery of `files` copies of the plugin, in a fresh process.
+fn load(plugin: &Path, files: usize) -> Result<LoadSample, String> {
+    let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    command
+        .args(["load", "--files", &files.to_string(), "--plugin"])
+        .arg(plugin);
+    node::json_line(command)
+}
+
+/// Criterion's medians for the boundary benchmarks, if they ran.
+fn micro(dir: &Path) -> Option<Micro> {
+    let median = |group: &str, function: &str| -> Option<f64> {
+        let path = dir.join(group).join(function).join("new/estimates.json");
+        let text = std::fs::read_to_string(path).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value["median"]["point_estimate"].as_f64()
+    };
+    Some(Micro {
+        authorization_uri_rlib: median("authorization_uri", "rlib")?,
+        authorization_uri_cdylib: median("authorization_uri", "cdylib")?,
+        user_info_rlib: median("user_info", "rlib")?,
+        user_info_cdylib: median("user_info", "cdylib")?,
+    })
+}
