@@ -38,29 +38,9 @@ impl TestBroker {
         connectors_toml: &str,
         adjust: impl FnOnce(&mut BrokerOptions),
     ) -> TestBroker {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let text = format!("public_url = \"{url}\"\n{connectors_toml}");
-        let config = BrokerConfig::parse(&text, |_| None).expect("valid test config");
-        let mut options = BrokerOptions::new(plugins.path());
-        options.maintenance_interval = Duration::from_millis(50);
-        adjust(&mut options);
-        let broker = Broker::start(config, options).expect("broker starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = broker.clone();
-        tokio::spawn(async move {
-            let _ = served
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        TestBroker {
-            url,
-            broker,
-            plugins,
-            _stop: stop,
-        }
+        Self::open_with(plugins, connectors_toml, |_| None, adjust)
+            .await
+            .expect("broker starts")
     }
 
     /// `{url}{path}`.
