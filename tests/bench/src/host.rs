@@ -4,13 +4,17 @@
 //! The host's CPU comes from `/proc/<pid>/stat` around the measured sign-ins and its memory from
 //! `/proc/<pid>/status` after them; the browsers run in this process and the provider in the
 //! sandbox's, so neither is counted.
+//!
+//! Two hosts, identical but for where pending sign-ins live: in memory (the default) or in a
+//! throwaway `redis-server` of the round's own (`session_store`). Redis's CPU is read from its
+//! own `/proc/<pid>/stat` over the same sign-ins, and reported apart from the host's.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 
@@ -29,6 +33,121 @@ pub fn has_serve() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Where the measured host keeps its pending sign-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// The default: in the host's memory.
+    Memory,
+    /// `session_store = "redis://…"`, a `redis-server` of the round's own.
+    Redis,
+}
+
+impl Store {
+    /// Round `r` measures the two hosts in this order (swapped every round).
+    pub fn order(round: usize) -> [Store; 2] {
+        match round % 2 {
+            0 => [Store::Memory, Store::Redis],
+            _ => [Store::Redis, Store::Memory],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Memory => "in memory",
+            Store::Redis => "Redis",
+        }
+    }
+}
+
+/// What to tell when `redis-server` is missing.
+const REDIS_MISSING: &str = "redis-server is not installed: the host rows with Redis need it; \
+                             run `bash .ci/setup` (as root) to install it";
+
+/// Whether `redis-server` can be started; the error says how to install it.
+pub fn check_redis() -> Result<(), String> {
+    match Command::new("redis-server").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("`redis-server --version` failed ({})", o.status)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(REDIS_MISSING.into()),
+        Err(e) => Err(format!("cannot run redis-server: {e}")),
+    }
+}
+
+/// A throwaway `redis-server` on a free loopback port, without persistence; killed on drop.
+struct RedisProcess {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisProcess {
+    fn start() -> Result<Self, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        // Its working directory: nothing is written there (no RDB, no AOF), but never the cwd.
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => REDIS_MISSING.to_string(),
+                _ => format!("cannot start redis-server: {e}"),
+            })?;
+        let mut redis = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis.answers() {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                return Err(format!("redis-server on port {port} exited ({status})"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "redis-server on port {port} did not answer within 10 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(redis)
+    }
+
+    /// `redis://127.0.0.1:{port}/0`.
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Whether it answers `PING` with `+PONG`.
+    fn answers(&self) -> bool {
+        use std::io::Write as _;
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `host-example serve`; killed on drop.
 struct HostProcess {
     child: Child,
@@ -37,7 +156,8 @@ struct HostProcess {
 }
 
 impl HostProcess {
-    fn start(plugin: &Path, sandbox: &str) -> Result<Self, String> {
+    /// `session_store`: a Redis URL for pending sign-ins, or `None` for the in-memory default.
+    fn start(plugin: &Path, sandbox: &str, session_store: Option<&str>) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).map_err(|e| e.to_string())?;
@@ -48,8 +168,11 @@ impl HostProcess {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?;
         let config = dir.path().join("broker.toml");
+        // The only difference between the two hosts: the line after `public_url`.
+        let store =
+            session_store.map_or(String::new(), |url| format!("session_store = \"{url}\"\n"));
         let toml = format!(
-            "public_url = \"http://{addr}\"\n\n[[connectors]]\nid = \"{INSTANCE}\"\n\
+            "public_url = \"http://{addr}\"\n{store}\n[[connectors]]\nid = \"{INSTANCE}\"\n\
              factory = \"huggingface-universal\"\nconfig = {{ clientId = \"{CLIENT_ID}\", \
              clientSecret = \"{CLIENT_SECRET}\", scope = \"{SCOPE}\", endpoint = \"{sandbox}\" }}\n"
         );
@@ -180,21 +303,35 @@ async fn drive(host: &str, concurrency: usize, count: usize) -> (Vec<Result<Stri
     (outcomes, start.elapsed().as_secs_f64())
 }
 
-/// One round: a fresh host, a warm-up, then `count` measured sign-ins.
+/// One round: a fresh host (and, for [`Store::Redis`], a fresh `redis-server`), a warm-up, then
+/// `count` measured sign-ins.
 pub fn measure(
     plugin: &Path,
     sandbox: &str,
+    store: Store,
     concurrency: usize,
     count: usize,
     warmup: usize,
 ) -> Result<HostSample, String> {
-    let host = HostProcess::start(plugin, sandbox)?;
+    // Declared first, so dropped (killed) after the host.
+    let redis = match store {
+        Store::Memory => None,
+        Store::Redis => Some(RedisProcess::start()?),
+    };
+    let host = HostProcess::start(plugin, sandbox, redis.as_ref().map(|r| r.url()).as_deref())?;
     let pid = host.child.id();
+    let redis_pid = redis.as_ref().map(|r| r.child.id());
+    let cpu_of = |pid: u32| usage::process_cpu(pid).map_err(|e| format!("process {pid}: {e}"));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(drive(&host.url, concurrency, warmup));
-    let cpu = usage::process_cpu(pid).map_err(|e| e.to_string())?;
+    let cpu = cpu_of(pid)?;
+    let redis_cpu = redis_pid.map(cpu_of).transpose()?;
     let (outcomes, wall) = runtime.block_on(drive(&host.url, concurrency, count));
-    let cpu = usage::process_cpu(pid).map_err(|e| e.to_string())? - cpu;
+    let cpu = cpu_of(pid)? - cpu;
+    let redis_cpu = match (redis_pid, redis_cpu) {
+        (Some(pid), Some(before)) => Some(cpu_of(pid)? - before),
+        _ => None,
+    };
     let memory = usage::memory(&pid.to_string()).map_err(|e| e.to_string())?;
     let mut sample = HostSample {
         rss_kib: memory.rss_kib,
@@ -209,7 +346,23 @@ pub fn measure(
             }
         }
     }
-    sample.cpu_per_sign_in_us = cpu.as_secs_f64() * 1e6 / sample.ok.max(1) as f64;
+    let ok = sample.ok.max(1) as f64;
+    sample.cpu_per_sign_in_us = cpu.as_secs_f64() * 1e6 / ok;
+    sample.redis_cpu_per_sign_in_us = redis_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / ok);
     sample.rate = sample.ok as f64 / wall;
     Ok(sample)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_hosts_take_turns_going_first() {
+        let firsts: Vec<Store> = (0..4).map(|r| Store::order(r)[0]).collect();
+        assert_eq!(
+            firsts,
+            [Store::Memory, Store::Redis, Store::Memory, Store::Redis]
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::host::Store;
 use crate::load::LoadSample;
 use crate::machine::Machine;
 use crate::signin::Sample;
@@ -98,7 +99,42 @@ pub struct Micro {
 #[derive(Debug, Clone)]
 pub enum HostFigures {
     NotMeasured(String),
-    Measured(Vec<HostSample>),
+    Measured(HostRounds),
+}
+
+/// The two hosts' samples, one per round each: pending sign-ins in memory and in Redis.
+#[derive(Debug, Clone, Default)]
+pub struct HostRounds {
+    pub memory: Vec<HostSample>,
+    pub redis: Vec<HostSample>,
+}
+
+impl HostRounds {
+    pub fn push(&mut self, store: Store, sample: HostSample) {
+        match store {
+            Store::Memory => self.memory.push(sample),
+            Store::Redis => self.redis.push(sample),
+        }
+    }
+
+    /// Median over the rounds of `f(redis) / f(memory)`, pairing the hosts of one round.
+    fn redis_over_memory(&self, f: impl Fn(&HostSample) -> f64) -> f64 {
+        self.redis_by_memory(&f, &f)
+    }
+
+    /// Median over the rounds of `r(redis) / m(memory)`, pairing the hosts of one round.
+    fn redis_by_memory(
+        &self,
+        r: impl Fn(&HostSample) -> f64,
+        m: impl Fn(&HostSample) -> f64,
+    ) -> f64 {
+        let pairs = self.redis.iter().zip(&self.memory);
+        median(pairs.map(|(x, y)| r(x) / m(y)).collect())
+    }
+}
+
+fn median_of(samples: &[HostSample], f: impl Fn(&HostSample) -> f64) -> f64 {
+    median(samples.iter().map(f).collect())
 }
 
 /// One round of sign-ins through `host-example serve`.
@@ -112,6 +148,10 @@ pub struct HostSample {
     pub rate: f64,
     /// The host's RSS after the round, in KiB.
     pub rss_kib: u64,
+    /// With pending sign-ins in Redis: `redis-server`'s own CPU per completed sign-in, in µs
+    /// (a separate process, not in [`Self::cpu_per_sign_in_us`]).
+    #[serde(default)]
+    pub redis_cpu_per_sign_in_us: Option<f64>,
 }
 
 /// Everything one run measured.
@@ -250,8 +290,8 @@ impl Report {
     }
 
     fn host_row(&self, md: &mut String, logto_cpu: f64) {
-        let samples = match &self.host {
-            HostFigures::Measured(samples) => samples,
+        let hosts = match &self.host {
+            HostFigures::Measured(hosts) => hosts,
             HostFigures::NotMeasured(why) => {
                 let _ = writeln!(
                     md,
@@ -262,7 +302,9 @@ impl Report {
                 return;
             }
         };
-        let host = median(samples.iter().map(|s| s.cpu_per_sign_in_us).collect());
+        let samples = &hosts.memory;
+        let cpu = |s: &HostSample| s.cpu_per_sign_in_us;
+        let host = median_of(samples, cpu);
         let pairs = samples.iter().zip(&self.main.logto);
         let under = median(
             pairs
@@ -275,6 +317,38 @@ impl Report {
              its log line), host CPU | {host:.0} µs | {logto_cpu:.0} µs (connector alone) | | 1/{under:.0} of \
              Logto | ≤ 1/10 of Logto's connector | {} |",
             met(under >= 10.0 && samples.iter().all(|s| s.errors == 0))
+        );
+        // No target for Redis: its rows show the cost beside the in-memory figure.
+        let redis = median_of(&hosts.redis, cpu);
+        let redis_own = median_of(&hosts.redis, |s| {
+            s.redis_cpu_per_sign_in_us.unwrap_or(f64::NAN)
+        });
+        let both =
+            |s: &HostSample| s.cpu_per_sign_in_us + s.redis_cpu_per_sign_in_us.unwrap_or(f64::NAN);
+        let _ = writeln!(
+            md,
+            "| the same host with pending sign-ins in Redis (`session_store`, a `redis-server` \
+             of its own on loopback), host CPU | {redis:.0} µs (in memory: {host:.0} µs) | | | \
+             {:.2}× the in-memory host | — | — |",
+            hosts.redis_over_memory(cpu)
+        );
+        let _ = writeln!(
+            md,
+            "| `redis-server`'s own CPU per sign-in (a separate process the broker relies on) | \
+             {redis_own:.0} µs (host + Redis: {:.0} µs) | | | host + Redis = {:.2}× the in-memory \
+             host | — | — |",
+            median_of(&hosts.redis, both),
+            hosts.redis_by_memory(both, cpu)
+        );
+        let rate = |s: &HostSample| s.rate;
+        let _ = writeln!(
+            md,
+            "| the whole host's completed sign-ins per second, concurrency {}: in memory / \
+             Redis | {:.0}/s / {:.0}/s | | | Redis {:.2}× in memory | — | — |",
+            self.concurrency,
+            median_of(&hosts.memory, rate),
+            median_of(&hosts.redis, rate),
+            hosts.redis_over_memory(rate)
         );
     }
 
@@ -355,8 +429,9 @@ impl Report {
             logto / ours,
             met(ours <= 25.0)
         );
-        if let HostFigures::Measured(samples) = &self.host {
-            let host = mib(median(samples.iter().map(|s| s.rss_kib as f64).collect()));
+        if let HostFigures::Measured(hosts) = &self.host {
+            let host_rss = |s: &HostSample| s.rss_kib as f64;
+            let host = mib(median_of(&hosts.memory, host_rss));
             let _ = writeln!(
                 md,
                 "| memory (RSS) of `host-example serve` after {} sign-ins | {host:.1} MB | \
@@ -364,6 +439,15 @@ impl Report {
                 self.count + self.warmup,
                 logto / host,
                 met(host <= 25.0)
+            );
+            let _ = writeln!(
+                md,
+                "| memory (RSS) of `host-example serve` with pending sign-ins in Redis after {} \
+                 sign-ins (`redis-server` not included) | {:.1} MB (in memory: {host:.1} MB) | | | \
+                 Redis {:.2}× in memory | — | — |",
+                self.count + self.warmup,
+                mib(median_of(&hosts.redis, host_rss)),
+                hosts.redis_over_memory(host_rss)
             );
         }
     }
@@ -419,9 +503,28 @@ impl Report {
              shows what the same work costs without the plugin. Its RSS stays flat as sign-ins \
              go on. `host-example serve` adds an HTTP server and its pending-sign-in store, which \
              keeps a tombstone per finished sign-in until the sign-in TTL (to refuse replays), so \
-             its RSS grows with the sign-ins of one TTL window.\n",
+             its RSS grows with the sign-ins of one TTL window.",
             self.concurrency
         );
+        if let HostFigures::Measured(hosts) = &self.host {
+            let cpu = |s: &HostSample| s.cpu_per_sign_in_us;
+            let extra = median_of(&hosts.redis, cpu) - median_of(&hosts.memory, cpu);
+            let _ = writeln!(
+                md,
+                "- **Redis.** With `session_store`, a sign-in is two Redis round trips over \
+                 loopback on the host's one multiplexed connection: `SET … PX … NX` at \
+                 `/sign-in` and the take script (`EVALSHA`: get, delete, leave the tombstone) at \
+                 `/callback`. The host's CPU per sign-in differs from the in-memory host's by \
+                 {extra:+.0} µs (encoding the commands, socket reads and writes, against no \
+                 pending sign-ins or tombstones kept in its own memory); `redis-server` spends \
+                 {:.0} µs more in its own process (the same two commands, \
+                 the Lua script and key expiry), on the same two cores.",
+                median_of(&hosts.redis, |s| s
+                    .redis_cpu_per_sign_in_us
+                    .unwrap_or(f64::NAN))
+            );
+        }
+        let _ = writeln!(md);
     }
 
     fn raw(&self, md: &mut String) {
@@ -473,29 +576,52 @@ impl Report {
             self.load_many.first().map_or(0, |s| s.files),
             many.join(", ")
         );
-        if let HostFigures::Measured(samples) = &self.host {
-            let _ = writeln!(md, "\n`host-example serve` rounds:\n");
-            let _ = writeln!(
-                md,
-                "| round | host CPU µs per sign-in | sign-ins/s | RSS MB | ok | errors |\n|---|---|---|---|---|---|"
-            );
-            if let Some(error) = samples.iter().find_map(|s| s.first_error.as_deref()) {
-                let _ = writeln!(md, "\nFirst host error: `{error}`.");
-            }
-            for (i, s) in samples.iter().enumerate() {
-                let _ = writeln!(
-                    md,
-                    "| {} | {:.0} | {:.0} | {:.1} | {} | {} |",
-                    i + 1,
-                    s.cpu_per_sign_in_us,
-                    s.rate,
-                    mib(s.rss_kib as f64),
-                    s.ok,
-                    s.errors
-                );
-            }
+        if let HostFigures::Measured(hosts) = &self.host {
+            host_table(md, hosts);
         }
         first_errors(md, &[&self.main, &self.latency]);
+    }
+}
+
+fn host_table(md: &mut String, hosts: &HostRounds) {
+    let _ = writeln!(
+        md,
+        "\n`host-example serve` rounds, the two hosts in alternating order (pending sign-ins in \
+         memory or in Redis; `redis-server`'s CPU is its own process's, not in the host's):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| round | pending sign-ins | host CPU µs per sign-in | redis-server CPU µs per sign-in | \
+         sign-ins/s | host RSS MB | ok | errors |\n|---|---|---|---|---|---|---|---|"
+    );
+    let rounds = hosts.memory.len().max(hosts.redis.len());
+    for i in 0..rounds {
+        for store in Store::order(i) {
+            let samples = match store {
+                Store::Memory => &hosts.memory,
+                Store::Redis => &hosts.redis,
+            };
+            let Some(s) = samples.get(i) else { continue };
+            let redis = s
+                .redis_cpu_per_sign_in_us
+                .map_or("—".to_string(), |us| format!("{us:.0}"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {redis} | {:.0} | {:.1} | {} | {} |",
+                i + 1,
+                store.name(),
+                s.cpu_per_sign_in_us,
+                s.rate,
+                mib(s.rss_kib as f64),
+                s.ok,
+                s.errors
+            );
+        }
+    }
+    for (store, samples) in [(Store::Memory, &hosts.memory), (Store::Redis, &hosts.redis)] {
+        if let Some(error) = samples.iter().find_map(|s| s.first_error.as_deref()) {
+            let _ = writeln!(md, "\nFirst host error ({}): `{error}`.", store.name());
+        }
     }
 }
 

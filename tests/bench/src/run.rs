@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::host::Store;
 use crate::load::LoadSample;
-use crate::report::{HostFigures, Micro, Report, Rounds, Who};
+use crate::report::{HostFigures, HostRounds, Micro, Report, Rounds, Who};
 use crate::sandbox::SandboxProcess;
 use crate::signin::{Sample, Workload};
 use crate::{host, machine, node, paths};
@@ -56,7 +57,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let (mut main, mut latency) = (Rounds::default(), Rounds::default());
     let (mut load_one, mut load_many, mut logto_load_ms) = (Vec::new(), Vec::new(), Vec::new());
     let serve = host::has_serve();
-    let mut hosts = Vec::new();
+    if serve {
+        // The Redis host is measured whenever the in-memory one is: fail now, not rounds later.
+        host::check_redis()?;
+    }
+    let mut hosts = HostRounds::default();
     for round in 0..options.rounds {
         for who in Who::order(round) {
             eprintln!(
@@ -67,17 +72,21 @@ pub fn run(options: &Options) -> Result<Report, String> {
             );
             main.push(who, contender(who, &main_load, &plugin)?);
         }
-        if serve {
-            eprintln!("round {}: host-example serve", round + 1);
-            let (concurrency, count) = (options.concurrency, options.count);
+        for store in Store::order(round).into_iter().filter(|_| serve) {
+            eprintln!(
+                "round {}: host-example serve, pending sign-ins {}",
+                round + 1,
+                store.name()
+            );
             let sample = host::measure(
                 &plugin,
                 normal.endpoint(),
-                concurrency,
-                count,
+                store,
+                options.concurrency,
+                options.count,
                 options.warmup,
             )?;
-            hosts.push(sample);
+            hosts.push(store, sample);
         }
         for who in Who::order(round) {
             eprintln!("round {}: {} with latency", round + 1, who.name());

@@ -73,6 +73,9 @@ enum Cmd {
         count: usize,
         #[arg(long, default_value_t = 1_000)]
         warmup: usize,
+        /// Keep pending sign-ins in a throwaway `redis-server` instead of in memory.
+        #[arg(long)]
+        redis: bool,
     },
     /// Times the discovery of a directory of plugin copies; prints one JSON line.
     Load {
@@ -169,9 +172,14 @@ fn main() -> Result<(), String> {
             concurrency,
             count,
             warmup,
+            redis,
         } => {
             let plugin = paths::library("huggingface-plugin");
-            let sample = host::measure(&plugin, &endpoint, concurrency, count, warmup)?;
+            let store = match redis {
+                true => host::Store::Redis,
+                false => host::Store::Memory,
+            };
+            let sample = host::measure(&plugin, &endpoint, store, concurrency, count, warmup)?;
             println!(
                 "{}",
                 serde_json::to_string(&sample).map_err(|e| e.to_string())?
