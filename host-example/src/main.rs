@@ -1,5 +1,6 @@
 //! `host-example`: the command line of the sample broker (the broker itself is the library).
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -141,12 +142,17 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(io)?;
-    // On stdout, for people and for tests that wait for it.
-    println!("host-example listening on http://{addr}");
-    println!(
+    // On stdout, for people and for tests that wait for it. A closed stdout (a supervisor that
+    // stopped reading) must not stop the broker, so write errors are ignored, unlike `println!`.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "host-example listening on http://{addr}");
+    let _ = writeln!(
+        stdout,
         "public URL {} (plugins from {plugins})",
         broker.config().public_url
     );
+    let _ = stdout.flush();
+    drop(stdout);
     broker.spawn_sighup_reloader().map_err(io)?;
     broker.serve(listener, shutdown_signal()).await.map_err(io)
 }

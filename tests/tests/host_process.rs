@@ -178,3 +178,42 @@ fn list_still_lists_the_plugin_directory() {
     assert_eq!(json["connectors"][0]["id"], "echo-web");
     assert_eq!(json["rejected"], serde_json::json!([]));
 }
+
+/// A supervisor that stops reading the broker's stdout must not stop the broker: its startup
+/// lines then meet a closed pipe, and it goes on serving.
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_broker() {
+    let plugins = echo_dir();
+    let dir = plugins.path().display().to_string();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = write_config(conf_dir.path(), "Hi");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = serve_args(&dir, &config);
+    args[6] = &listen;
+    let mut child = Command::new(host_example_bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the read end is gone before the broker writes
+    let url = format!("http://{listen}/healthz");
+    let healthy = eventually(Duration::from_secs(30), || async {
+        let r = http().get(&url).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        healthy.is_some(),
+        "the broker never served (exit: {exited:?})"
+    );
+    assert_eq!(exited, None, "the broker died on a closed stdout");
+}
