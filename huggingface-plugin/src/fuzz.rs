@@ -1,7 +1,8 @@
 //! Property tests over every parser that reads provider or browser input: none may panic, and
 //! each answers with its documented error code. (cargo-fuzz needs a nightly toolchain, which this
 //! project's machines do not have; proptest runs on stable, inside `cargo test`.)
-//! Failing cases are kept in `proptest-regressions/` and replayed first on every run.
+//! Failing cases are kept in `proptest-regressions/` and replayed first on every run; hand-made
+//! hostile inputs live in `fuzz-corpus/` (named `<parser>-<what>`), each run through its parser.
 
 use jsonwebtoken::jwk::JwkSet;
 use proptest::prelude::*;
@@ -112,6 +113,59 @@ fn the_valid_token_verifies_so_the_properties_below_are_not_vacuous() {
         id_token::verify(&valid_token(), &keys(), &EXPECTED),
         Ok("u".into())
     );
+}
+
+/// Runs `input` through the parser its corpus file name starts with.
+fn run_corpus_case(name: &str, input: &[u8]) {
+    let json = || serde_json::from_slice::<Value>(input).ok();
+    let (parser, _) = name
+        .split_once('-')
+        .expect("corpus files are named <parser>-<what>");
+    let code = match parser {
+        "callback" => json()
+            .and_then(|v| callback::code(&v).err())
+            .map(|e| e.code),
+        "config" => json().and_then(|v| Config::parse(v).err()).map(|e| e.code),
+        "token" => reply(Step::Token, input.to_vec())
+            .json::<TokenResponse>()
+            .err()
+            .map(|e| e.code),
+        "userinfo" => match reply(Step::Userinfo, input.to_vec()).json::<Value>() {
+            Ok(raw) => {
+                let _ = orgs::check_allowed(&["acme".into()], &raw);
+                userinfo::to_social_user(raw).err().map(|e| e.code)
+            }
+            Err(e) => Some(e.code),
+        },
+        "id_token" => {
+            let token = String::from_utf8_lossy(input);
+            assert!(
+                id_token::verify(&token, &keys(), &EXPECTED).is_err(),
+                "{name} verified"
+            );
+            None
+        }
+        other => panic!("no parser `{other}` for {name}"),
+    };
+    let expected = match parser {
+        "callback" => ErrorCode::AuthorizationFailed,
+        "config" => ErrorCode::InvalidConfig,
+        _ => ErrorCode::InvalidResponse,
+    };
+    assert!(code.is_none_or(|c| c == expected), "{name}: {code:?}");
+}
+
+#[test]
+fn the_committed_corpus_is_handled_without_panics() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz-corpus");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("the corpus is committed") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        run_corpus_case(&name, &std::fs::read(&path).unwrap());
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} corpus files");
 }
 
 proptest! {
