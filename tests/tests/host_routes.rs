@@ -6,8 +6,8 @@ mod host_support;
 use connector_tests::PluginDir;
 use host_example::{Broker, BrokerConfig, BrokerOptions, ConfigError, StartError};
 use host_support::{
-    TestBroker, assert_error, callback, echo_connector, echo_dir, http, start_sign_in, status_json,
-    with_query,
+    TestBroker, assert_error, callback, callback_request, echo_connector, echo_dir, http, reload,
+    reload_failed, start_sign_in, status_json,
 };
 use hub_sandbox::{HubSandbox, SandboxConfig};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE};
@@ -60,15 +60,15 @@ async fn callback_answers_json_or_a_profile_page() {
 
     // Without `Accept: application/json`: the HTML profile.
     let s = start_sign_in(&b.url, "echo", Some(&s.cookie)).await;
-    let page = http()
-        .get(with_query(
-            &b.at("/callback/echo"),
-            &[("state", s.state.as_str()), ("code", "<b>x</b>")],
-        ))
-        .header(COOKIE, &s.cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = callback_request(
+        &b.url,
+        "echo",
+        &[("state", &s.state), ("code", "<b>x</b>")],
+        Some(&s.cookie),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
@@ -285,15 +285,15 @@ async fn connector_failures_map_to_the_issue_s_statuses() {
     }
     // The HTML form of a failure carries the same status.
     let s = start_sign_in(&b.url, "general", None).await;
-    let page = http()
-        .get(with_query(
-            &b.at("/callback/general"),
-            &[("state", s.state.as_str()), ("code", "x")],
-        ))
-        .header(COOKIE, &s.cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = callback_request(
+        &b.url,
+        "general",
+        &[("state", &s.state), ("code", "x")],
+        Some(&s.cookie),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(page.status(), 502);
     let html = page.text().await.unwrap();
     assert!(
@@ -324,8 +324,7 @@ async fn api_connectors_healthz_and_reload_from_loopback() {
     );
 
     // Nothing changed: a new generation made of the same, reused build.
-    let r = http().post(b.at("/admin/reload")).send().await.unwrap();
-    let (status, json) = status_json(r).await;
+    let (status, json) = reload(&b).await;
     assert_eq!((status, &json["generation"]), (200, &2.into()), "{json}");
     assert_eq!(json["libraries"][0]["newBuild"], false);
     assert_eq!(
@@ -346,13 +345,7 @@ async fn failed_reload_keeps_the_old_connectors() {
     let live = b.plugins.path().join("libecho.so");
     // Replaced in place: safe, because the broker only ever maps its own copies.
     std::fs::write(&live, b"not a library any more").unwrap();
-    let (status, json) =
-        status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, json["error"]["code"].as_str()),
-        (500, Some("reload_failed")),
-        "{json}"
-    );
+    let json = reload_failed(&b).await;
     let message = json["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("connector `echo`") && message.contains("echo-web"),

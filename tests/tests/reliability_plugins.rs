@@ -13,7 +13,8 @@ use std::path::Path;
 use connector_tests::PluginDir;
 use host_example::{Broker, BrokerConfig, BrokerOptions, StartError};
 use host_support::{
-    TestBroker, assert_error, callback, echo_connector, http, start_sign_in, status_json,
+    TestBroker, assert_error, callback, echo_connector, http, reload, reload_failed, start_sign_in,
+    status_json,
 };
 use serde_json::json;
 
@@ -112,8 +113,7 @@ async fn every_bad_file_is_named_with_its_reason_and_the_good_plugins_serve() {
     let dir_path = dir.path().display().to_string();
     let b = TestBroker::start(dir, &(echo_connector("echo", "Hi", None) + &hf_connector())).await;
 
-    let (status, report) =
-        status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await;
+    let (status, report) = reload(&b).await;
     assert_eq!(status, 200, "{report}");
     let refused: BTreeMap<String, String> = report["refused"]
         .as_array()
@@ -218,13 +218,7 @@ async fn a_reload_on_a_directory_made_writable_keeps_the_old_connectors() {
     dir.add("echo-plugin");
     let b = TestBroker::start(dir, &echo_connector("echo", "Hi", None)).await;
     set_mode(b.plugins.path(), 0o775);
-    let (status, json) =
-        status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, json["error"]["code"].as_str()),
-        (500, Some("reload_failed")),
-        "{json}"
-    );
+    let json = reload_failed(&b).await;
     assert!(
         json["error"]["message"]
             .as_str()

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use connector_api::plugin::Connector as _;
-use connector_api::{AuthorizationRequest, Connector, Plugin};
+use connector_api::{
+    Authorization, AuthorizationRequest, Connector, ConnectorError, Plugin, SocialUserInfo,
+};
 use huggingface_plugin::HuggingFace;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::signin::{Browser, Contender};
@@ -51,23 +54,27 @@ pub fn request(n: usize) -> AuthorizationRequest {
     }
 }
 
+/// The browser's consent to a plugin's authorization URI: callback parameters and session.
+async fn approve(browser: &Browser, auth: Result<Authorization, ConnectorError>) -> (Value, Value) {
+    let auth = auth.expect("authorization URI");
+    (browser.approve(&auth.uri).await, auth.session)
+}
+
+/// A plugin's answer to the callback, as a contender's result: the user's id.
+fn user_id(user: Result<SocialUserInfo, ConnectorError>) -> Result<String, String> {
+    user.map(|user| user.id).map_err(|e| e.to_string())
+}
+
 impl Contender for PluginContender {
     /// Callback parameters and session.
     type Prepared = (Value, Value);
 
     async fn prepare(&self, browser: &Browser, n: usize) -> (Value, Value) {
-        let auth = self
-            .connector
-            .authorization_uri(request(n))
-            .expect("authorization URI");
-        (browser.approve(&auth.uri).await, auth.session)
+        approve(browser, self.connector.authorization_uri(request(n))).await
     }
 
     async fn finish(&self, (callback, session): &(Value, Value)) -> Result<String, String> {
-        match self.connector.user_info(callback, session).await {
-            Ok(user) => Ok(user.id),
-            Err(e) => Err(e.to_string()),
-        }
+        user_id(self.connector.user_info(callback, session).await)
     }
 }
 
@@ -92,19 +99,12 @@ impl Contender for RlibContender {
     type Prepared = (Value, Value);
 
     async fn prepare(&self, browser: &Browser, n: usize) -> (Value, Value) {
-        let auth = self
-            .connector
-            .authorization_uri(request(n))
-            .expect("authorization URI");
-        (browser.approve(&auth.uri).await, auth.session)
+        approve(browser, self.connector.authorization_uri(request(n))).await
     }
 
     async fn finish(&self, (callback, session): &(Value, Value)) -> Result<String, String> {
         let connector = self.connector.clone();
-        match connector.user_info(callback.clone(), session.clone()).await {
-            Ok(user) => Ok(user.id),
-            Err(e) => Err(e.to_string()),
-        }
+        user_id(connector.user_info(callback.clone(), session.clone()).await)
     }
 }
 
@@ -147,37 +147,40 @@ impl Contender for FloorContender {
     }
 
     async fn finish(&self, code: &String) -> Result<String, String> {
-        let text = |e: reqwest::Error| e.to_string();
-        let token: Token = self
-            .http
-            .post(format!("{}/oauth/token", self.endpoint))
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT_URI),
-            ])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(text)?
-            .json()
-            .await
-            .map_err(text)?;
-        let user: Value = self
-            .http
-            .get(format!("{}/oauth/userinfo", self.endpoint))
-            .header(
-                "authorization",
-                format!("{} {}", token.token_type, token.access_token),
-            )
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(text)?
-            .json()
-            .await
-            .map_err(text)?;
+        let token: Token = json(
+            self.http
+                .post(format!("{}/oauth/token", self.endpoint))
+                .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT_URI),
+                ]),
+        )
+        .await?;
+        let user: Value = json(
+            self.http
+                .get(format!("{}/oauth/userinfo", self.endpoint))
+                .header(
+                    "authorization",
+                    format!("{} {}", token.token_type, token.access_token),
+                ),
+        )
+        .await?;
         Ok(user["sub"].as_str().unwrap_or_default().to_string())
     }
+}
+
+/// Sends `request` and parses its JSON answer; a transport error, an error status or a body
+/// that does not parse as its text.
+async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, String> {
+    let text = |e: reqwest::Error| e.to_string();
+    request
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(text)?
+        .json()
+        .await
+        .map_err(text)
 }

@@ -626,53 +626,39 @@ fn host_table(md: &mut String, hosts: &HostRounds) {
 }
 
 fn rounds_table(md: &mut String, r: &Rounds) {
-    let _ = writeln!(
-        md,
-        "| round | ours | Logto | floor | ours in-process (rlib) |\n|---|---|---|---|---|"
-    );
-    for i in 0..r.plugin.len() {
-        let cell = |v: &[Sample]| {
-            v.get(i).map_or(String::new(), |s| {
-                format!(
-                    "{:.0} / {:.0} / {:.1} / {} / {} / {:.1}",
-                    s.cpu_per_sign_in_us(),
-                    s.rate(),
-                    mib(s.memory.rss_kib as f64),
-                    s.ok,
-                    s.errors,
-                    s.switches_per_sign_in()
-                )
-            })
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            i + 1,
-            cell(&r.plugin),
-            cell(&r.logto),
-            cell(&r.floor),
-            cell(&r.rlib)
-        );
-    }
+    contenders_table(md, r, |s| {
+        format!(
+            "{:.0} / {:.0} / {:.1} / {} / {} / {:.1}",
+            s.cpu_per_sign_in_us(),
+            s.rate(),
+            mib(s.memory.rss_kib as f64),
+            s.ok,
+            s.errors,
+            s.switches_per_sign_in()
+        )
+    });
 }
 
 fn latency_table(md: &mut String, r: &Rounds) {
+    contenders_table(md, r, |s| {
+        format!(
+            "{:.3} / {:.0} / {} / {}",
+            s.wall_secs,
+            s.cpu_per_sign_in_us(),
+            s.ok,
+            s.errors
+        )
+    });
+}
+
+/// One row per round, one column per contender, each cell `cell` of that round's sample.
+fn contenders_table(md: &mut String, r: &Rounds, cell: impl Fn(&Sample) -> String) {
     let _ = writeln!(
         md,
         "| round | ours | Logto | floor | ours in-process (rlib) |\n|---|---|---|---|---|"
     );
     for i in 0..r.plugin.len() {
-        let cell = |v: &[Sample]| {
-            v.get(i).map_or(String::new(), |s| {
-                format!(
-                    "{:.3} / {:.0} / {} / {}",
-                    s.wall_secs,
-                    s.cpu_per_sign_in_us(),
-                    s.ok,
-                    s.errors
-                )
-            })
-        };
+        let cell = |v: &[Sample]| v.get(i).map_or(String::new(), &cell);
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} |",

@@ -11,20 +11,34 @@ use crate::sandbox::SandboxProcess;
 use crate::signin::{Sample, Workload};
 use crate::{host, machine, node, paths};
 
-/// What a run measures.
-#[derive(Debug, Clone)]
+/// What a run measures: `connector-bench run`'s options.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Measured sign-ins per contender and round.
+    #[arg(long, default_value_t = 10_000)]
     pub count: usize,
+    #[arg(long, default_value_t = 1_000)]
     pub warmup: usize,
+    #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
+    /// Latency added to each token and userinfo answer in the latency benchmark.
+    #[arg(long, default_value_t = 100)]
     pub latency_ms: u64,
+    /// Sign-ins started at once in the latency benchmark.
+    #[arg(long, default_value_t = 1_000)]
     pub latency_count: usize,
+    /// Plugin files in the "many plugins" discovery.
+    #[arg(long, default_value_t = 50)]
     pub load_files: usize,
     /// Where criterion wrote its results (`target/criterion`).
+    #[arg(skip = paths::workspace_root().join("target/criterion"))]
     pub criterion_dir: PathBuf,
     /// The command line that regenerates the report, for its header.
+    #[arg(skip = String::from(".ci/bench"))]
     pub command: String,
 }
 
@@ -47,13 +61,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         warmup: options.warmup,
         batch: options.batch,
     };
-    let latency_load = Workload {
-        endpoint: slow.endpoint().into(),
-        concurrency: options.latency_count,
-        count: options.latency_count,
-        warmup: options.latency_count,
-        batch: options.latency_count,
-    };
+    let latency_load = Workload::at_once(slow.endpoint(), options.latency_count);
     let (mut main, mut latency) = (Rounds::default(), Rounds::default());
     let (mut load_one, mut load_many, mut logto_load_ms) = (Vec::new(), Vec::new(), Vec::new());
     let serve = host::has_serve();

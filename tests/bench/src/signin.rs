@@ -17,19 +17,37 @@ use serde_json::Value;
 
 use crate::usage;
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run (`connector-bench worker`'s options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Workload {
     /// The sandbox's base URL.
+    #[arg(long)]
     pub endpoint: String,
     /// Sign-ins in flight at once.
+    #[arg(long)]
     pub concurrency: usize,
     /// Measured sign-ins.
+    #[arg(long)]
     pub count: usize,
     /// Unmeasured sign-ins first (JIT, connection pools, lazy statics).
+    #[arg(long)]
     pub warmup: usize,
     /// Sign-ins prepared and run per batch.
+    #[arg(long)]
     pub batch: usize,
+}
+
+impl Workload {
+    /// `n` sign-ins started at once, in one batch, after as many unmeasured ones.
+    pub fn at_once(endpoint: &str, n: usize) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            concurrency: n,
+            count: n,
+            warmup: n,
+            batch: n,
+        }
+    }
 }
 
 /// One contender's result; Logto's harness prints the same JSON.

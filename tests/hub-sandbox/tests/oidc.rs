@@ -4,9 +4,9 @@ mod common;
 
 use common::*;
 use hub_sandbox::{
-    CodeParams, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FORGED_AUDIENCE, FORGED_ISSUER,
-    FORGED_NONCE, GARBAGE_ID_TOKEN, HubSandbox, IDLE_KEY_ID, INITIAL_KEY_ID, IdTokenForgery,
-    ROTATED_KEY_ID, SandboxOrg, SandboxUser, UNKNOWN_KID,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FORGED_AUDIENCE, FORGED_ISSUER, FORGED_NONCE,
+    GARBAGE_ID_TOKEN, HubSandbox, IDLE_KEY_ID, INITIAL_KEY_ID, IdTokenForgery, ROTATED_KEY_ID,
+    SandboxOrg, SandboxUser, UNKNOWN_KID,
 };
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -155,13 +155,7 @@ async fn id_token_claims_follow_scope_and_omit_an_absent_nonce() {
 #[tokio::test]
 async fn issued_codes_carry_their_nonce_into_the_id_token() {
     let sandbox = sandbox().await;
-    let code = sandbox.issue_code(CodeParams {
-        client_id: DEFAULT_CLIENT_ID.to_owned(),
-        redirect_uri: REDIRECT_URI.to_owned(),
-        scope: "openid email".to_owned(),
-        code_challenge: None,
-        nonce: Some("from-code-params".to_owned()),
-    });
+    let code = issue_code(&sandbox, "openid email", "from-code-params");
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),

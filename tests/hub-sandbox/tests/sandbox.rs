@@ -4,10 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BASIC, REDIRECT_URI, http, json, post_token, sandbox, start};
+use common::{BASIC, REDIRECT_URI, http, issue_code, json, post_token, sandbox, start};
 
 use hub_sandbox::{
-    CodeParams, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Fault, HubSandbox, Route, SandboxClient,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Fault, HubSandbox, Route, SandboxClient,
     SandboxConfig, SandboxOrg, SandboxUser, pkce_challenge,
 };
 use reqwest::{Client, Response, StatusCode, header};
@@ -206,13 +206,7 @@ fn pkce_challenge_matches_rfc7636_vector() {
 #[tokio::test]
 async fn issued_code_redeems_like_an_authorized_one() {
     let sandbox = sandbox().await;
-    let code = sandbox.issue_code(CodeParams {
-        client_id: DEFAULT_CLIENT_ID.to_owned(),
-        redirect_uri: REDIRECT_URI.to_owned(),
-        scope: "profile".to_owned(),
-        code_challenge: None,
-        nonce: Some("n-1".to_owned()),
-    });
+    let code = issue_code(&sandbox, "profile", "n-1");
     let token = json(redeem(&sandbox, &code, None).await).await;
     assert_eq!(token["scope"], "profile");
     assert!(

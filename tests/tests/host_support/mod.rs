@@ -109,13 +109,42 @@ pub async fn callback(
     query: &[(&str, &str)],
     cookie: Option<&str>,
 ) -> reqwest::Response {
-    let mut request = http()
-        .get(with_query(&format!("{base}/callback/{id}"), query))
-        .header(ACCEPT, "application/json");
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
+    callback_request(base, id, query, cookie)
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET /callback/{id}?query`, with `cookie` if any; as a browser sends it (no
+/// `Accept: application/json`), it answers with the HTML page.
+pub fn callback_request(
+    base: &str,
+    id: &str,
+    query: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = http().get(with_query(&format!("{base}/callback/{id}"), query));
+    match cookie {
+        Some(cookie) => request.header(COOKIE, cookie),
+        None => request,
     }
-    request.send().await.unwrap()
+}
+
+/// `POST /admin/reload`: status and JSON report.
+pub async fn reload(b: &TestBroker) -> (u16, Value) {
+    status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await
+}
+
+/// A `POST /admin/reload` that must fail: asserts 500 `reload_failed` and returns the JSON.
+pub async fn reload_failed(b: &TestBroker) -> Value {
+    let (status, json) = reload(b).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (500, Some("reload_failed")),
+        "{json}"
+    );
+    json
 }
 
 /// `url?query`, form-encoded.

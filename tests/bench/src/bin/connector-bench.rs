@@ -22,26 +22,8 @@ struct Cli {
 enum Cmd {
     /// Run every benchmark, alternating the contenders, and write the report.
     Run {
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Measured sign-ins per contender and round.
-        #[arg(long, default_value_t = 10_000)]
-        count: usize,
-        #[arg(long, default_value_t = 1_000)]
-        warmup: usize,
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// Latency added to each token and userinfo answer in the latency benchmark.
-        #[arg(long, default_value_t = 100)]
-        latency_ms: u64,
-        /// Sign-ins started at once in the latency benchmark.
-        #[arg(long, default_value_t = 1_000)]
-        latency_count: usize,
-        /// Plugin files in the "many plugins" discovery.
-        #[arg(long, default_value_t = 50)]
-        load_files: usize,
+        #[command(flatten)]
+        options: run::Options,
         /// Where to write the report.
         #[arg(long, default_value = "BENCHMARKS.md")]
         out: PathBuf,
@@ -50,16 +32,8 @@ enum Cmd {
     Worker {
         #[arg(long, value_enum)]
         contender: Contender,
-        #[arg(long)]
-        endpoint: String,
-        #[arg(long)]
-        concurrency: usize,
-        #[arg(long)]
-        count: usize,
-        #[arg(long)]
-        warmup: usize,
-        #[arg(long)]
-        batch: usize,
+        #[command(flatten)]
+        workload: Workload,
         #[arg(long)]
         plugin: Option<PathBuf>,
     },
@@ -95,29 +69,7 @@ enum Contender {
 
 fn main() -> Result<(), String> {
     match Cli::parse().command {
-        Cmd::Run {
-            rounds,
-            concurrency,
-            count,
-            warmup,
-            batch,
-            latency_ms,
-            latency_count,
-            load_files,
-            out,
-        } => {
-            let options = run::Options {
-                rounds,
-                concurrency,
-                count,
-                warmup,
-                batch,
-                latency_ms,
-                latency_count,
-                load_files,
-                criterion_dir: paths::workspace_root().join("target/criterion"),
-                command: ".ci/bench".into(),
-            };
+        Cmd::Run { options, out } => {
             let report = run::run(&options)?;
             let markdown = report.markdown();
             std::fs::write(&out, &markdown).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -126,20 +78,9 @@ fn main() -> Result<(), String> {
         }
         Cmd::Worker {
             contender,
-            endpoint,
-            concurrency,
-            count,
-            warmup,
-            batch,
+            workload,
             plugin,
         } => {
-            let workload = Workload {
-                endpoint,
-                concurrency,
-                count,
-                warmup,
-                batch,
-            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -161,11 +102,7 @@ fn main() -> Result<(), String> {
                     }
                 }
             })?;
-            println!(
-                "{}",
-                serde_json::to_string(&sample).map_err(|e| e.to_string())?
-            );
-            Ok(())
+            print_json(&sample)
         }
         Cmd::Host {
             endpoint,
@@ -180,20 +117,21 @@ fn main() -> Result<(), String> {
                 false => host::Store::Memory,
             };
             let sample = host::measure(&plugin, &endpoint, store, concurrency, count, warmup)?;
-            println!(
-                "{}",
-                serde_json::to_string(&sample).map_err(|e| e.to_string())?
-            );
-            Ok(())
+            print_json(&sample)
         }
         Cmd::Load { files, plugin } => {
             let path = plugin.unwrap_or_else(|| paths::library("huggingface-plugin"));
             let sample = load::measure(&path, files)?;
-            println!(
-                "{}",
-                serde_json::to_string(&sample).map_err(|e| e.to_string())?
-            );
-            Ok(())
+            print_json(&sample)
         }
     }
+}
+
+/// Prints `sample` as one JSON line, what `run` reads from a worker, host or load process.
+fn print_json(sample: &impl serde::Serialize) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string(sample).map_err(|e| e.to_string())?
+    );
+    Ok(())
 }

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
-use hub_sandbox::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, HubSandbox, SandboxConfig};
+use hub_sandbox::{
+    CodeParams, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, HubSandbox, SandboxConfig,
+};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use reqwest::{Client, Response, StatusCode, header, redirect};
@@ -58,6 +60,18 @@ pub async fn code_for(sandbox: &HubSandbox, client_id: &str, extra: &[(&str, &st
     let location = Url::parse(location).expect("absolute Location");
     let code = location.query_pairs().find(|(name, _)| name == "code");
     code.expect("code in redirect").1.into_owned()
+}
+
+/// A code issued to the default client without `/oauth/authorize` (no PKCE), for `scope`
+/// and `nonce`.
+pub fn issue_code(sandbox: &HubSandbox, scope: &str, nonce: &str) -> String {
+    sandbox.issue_code(CodeParams {
+        client_id: DEFAULT_CLIENT_ID.to_owned(),
+        redirect_uri: REDIRECT_URI.to_owned(),
+        scope: scope.to_owned(),
+        code_challenge: None,
+        nonce: Some(nonce.to_owned()),
+    })
 }
 
 /// `POST /oauth/token` with `form`, Basic-authenticated when `basic` is given.
