@@ -96,6 +96,7 @@ macro_rules! export_connector {
 
 /// Builds the root module for `C`; used by [`export_connector!`].
 pub fn root_module<C: Connector>() -> ConnectorModule_Ref {
+    silence_panics();
     ConnectorModule {
         metadata: metadata::<C>,
         create: create::<C>,
@@ -172,12 +173,39 @@ extern "C" fn shutdown() {
     }
 }
 
+/// Every panic of this plugin is caught at the boundary and reported to the host as an error
+/// carrying its message ([`panicked`]), so the default hook's report (and backtrace, with
+/// `RUST_BACKTRACE`) would only write to the host's terminal behind its back. The hook is this
+/// library's own: a cdylib links its own copy of std, so the host's hook is untouched.
+fn silence_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
+/// Longest panic message passed on to the host.
+const MAX_PANIC_MESSAGE: usize = 200;
+
+/// `general`, with the panic's message on one line (cut short): the host logs it once.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> ConnectorError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let mut line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = line.char_indices().nth(MAX_PANIC_MESSAGE) {
+        line.truncate(cut);
+        line.push('…');
+    }
+    ConnectorError::general(format!("connector panicked: {line}"))
+}
+
 /// Runs `f`, turning a panic into `general` so that it never unwinds into the host.
 fn guard<T>(f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => RResult::ROk(value),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(_) => RResult::RErr(ConnectorError::general("connector panicked").into()),
+        Err(payload) => RResult::RErr(panicked(payload.as_ref()).into()),
     }
 }
 
@@ -269,7 +297,7 @@ where
         let result = match spawned {
             Ok(mut task) => match (&mut task.0).await {
                 Ok(result) => result,
-                Err(e) if e.is_panic() => Err(ConnectorError::general("connector panicked")),
+                Err(e) if e.is_panic() => Err(panicked(e.into_panic().as_ref())),
                 Err(_) => Err(shut_down()),
             },
             Err(e) => Err(e),

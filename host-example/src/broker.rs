@@ -200,6 +200,11 @@ impl Broker {
         &self.inner.config
     }
 
+    /// Whether this is the demo broker (its pages say that it signs in against a sandbox).
+    pub fn is_demo(&self) -> bool {
+        self.inner.demo
+    }
+
     /// The generation new sign-ins use.
     pub fn current(&self) -> Arc<Generation> {
         self.inner.registry.current()

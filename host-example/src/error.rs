@@ -115,6 +115,9 @@ pub struct Failure {
     pub message: String,
     /// Seconds, for `Retry-After` on 429.
     pub retry_after: Option<u64>,
+    /// The plugin file whose connector failed, when a connector did: logged, so that a
+    /// plugin's fault (a panic, say) is traced to its file.
+    pub plugin: Option<String>,
 }
 
 impl From<HostError> for Failure {
@@ -124,6 +127,7 @@ impl From<HostError> for Failure {
             code: e.code(),
             message: e.message().into(),
             retry_after: None,
+            plugin: None,
         }
     }
 }
@@ -136,11 +140,20 @@ impl From<&ConnectorError> for Failure {
             // Connectors keep secrets out of messages (a connector-api rule).
             message: e.message.clone(),
             retry_after: e.data.as_ref().and_then(|d| d["retryAfterSecs"].as_u64()),
+            plugin: None,
         }
     }
 }
 
 impl Failure {
+    /// A connector's failure, naming the plugin file that made the connector.
+    pub fn in_plugin(e: &ConnectorError, file: &std::path::Path) -> Self {
+        Self {
+            plugin: Some(file.display().to_string()),
+            ..Self::from(e)
+        }
+    }
+
     /// Logs the failure (once, here) and renders it as JSON or an HTML page.
     pub fn respond(self, connector: &str, step: Step, json: bool, demo: bool) -> Response {
         tracing::warn!(
@@ -148,6 +161,7 @@ impl Failure {
             step = step.as_str(),
             code = self.code,
             status = self.status.as_u16(),
+            plugin = self.plugin.as_deref(),
             message = %self.message,
             "sign-in failed"
         );

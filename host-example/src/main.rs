@@ -151,10 +151,33 @@ async fn run(
         "public URL {} (plugins from {plugins})",
         broker.config().public_url
     );
+    let _ = write!(stdout, "{}", next_steps(&broker));
     let _ = stdout.flush();
     drop(stdout);
     broker.spawn_sighup_reloader().map_err(io)?;
     broker.serve(listener, shutdown_signal()).await.map_err(io)
+}
+
+/// What the person who started the broker can do now: the connectors it serves and the page
+/// to open.
+fn next_steps(broker: &Broker) -> String {
+    let generation = broker.current();
+    let connectors: Vec<String> = generation
+        .instances
+        .iter()
+        .map(|i| format!("{} ({})", i.id, i.metadata.english_name()))
+        .collect();
+    let public_url = &broker.config().public_url;
+    let mut text = format!("connectors: {}\n", connectors.join(", "));
+    if let Some(first) = generation.instances.first() {
+        let name = first.metadata.english_name();
+        text += &format!("next: open {public_url}/ in a browser and press \"Sign in with {name}\"");
+        if broker.is_demo() {
+            text += " (the local Hub sandbox signs you in: no account needed)";
+        }
+        text.push('\n');
+    }
+    text
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {

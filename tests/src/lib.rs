@@ -1,7 +1,7 @@
 //! Shared utilities for the end-to-end tests: the workspace's real plugin builds, copied into
 //! throwaway plugin directories.
 //!
-//! Every lookup first runs `cargo build --workspace` (once per test process), so a plain
+//! Every lookup first builds the plugin it names (once per test process), so a plain
 //! `cargo test` never tests a stale plugin build.
 
 pub mod hf;
@@ -14,20 +14,42 @@ use std::sync::OnceLock;
 use connector_api::Plugin;
 use tempfile::TempDir;
 
-/// The built cdylib of workspace package `package`, in the profile directory of this test binary.
+/// The built cdylib of package `package`: a workspace member (`huggingface-plugin`) or one of
+/// the loader's test plugins in `tests/plugins/` (`echo-plugin`, `panicking-init-plugin`, …), in
+/// the profile of this test binary.
 ///
-/// Panics (with cargo's output) if the workspace does not build, or if `package` has no cdylib.
+/// Each lookup first builds what it names (once per test process), so a plain `cargo test`
+/// never tests a stale plugin build: `cargo build --workspace` for a member, and the test
+/// plugins' own workspace into `target/test-plugins/<profile>` for a test plugin. Panics (with
+/// cargo's output) if the build fails, or if `package` has no cdylib.
 pub fn library_path(package: &str) -> PathBuf {
-    static BUILD: OnceLock<Result<(), String>> = OnceLock::new();
+    static WORKSPACE: OnceLock<Result<(), String>> = OnceLock::new();
+    static TEST_PLUGINS: OnceLock<Result<(), String>> = OnceLock::new();
     let profile_dir = profile_dir();
-    if let Err(e) = BUILD.get_or_init(|| build_workspace(&profile_dir)) {
+    let test_plugins = test_plugins_dir();
+    let (built, dir) = match test_plugins.join(package).join("Cargo.toml").is_file() {
+        true => {
+            let target = target_dir(&profile_dir).join("test-plugins");
+            let build =
+                || cargo_build(&test_plugins, &["--workspace"], Some(&target), &profile_dir);
+            (
+                TEST_PLUGINS.get_or_init(build),
+                target.join(profile_name(&profile_dir)),
+            )
+        }
+        false => {
+            let build = || cargo_build(workspace_dir(), &["--workspace"], None, &profile_dir);
+            (WORKSPACE.get_or_init(build), profile_dir.clone())
+        }
+    };
+    if let Err(e) = built {
         panic!("{e}");
     }
     let file = format!("{DLL_PREFIX}{}{DLL_SUFFIX}", package.replace('-', "_"));
-    let path = profile_dir.join(file);
+    let path = dir.join(file);
     assert!(
         path.is_file(),
-        "no library {} for package `{package}`: is it a cdylib workspace member?",
+        "no library {} for package `{package}`: is it a cdylib?",
         path.display()
     );
     path
@@ -44,21 +66,47 @@ fn profile_dir() -> PathBuf {
     .to_path_buf()
 }
 
-fn build_workspace(profile_dir: &Path) -> Result<(), String> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// `debug`, `release`, or a custom profile's name.
+fn profile_name(profile_dir: &Path) -> String {
+    profile_dir
+        .file_name()
+        .map_or_else(|| "debug".into(), |n| n.to_string_lossy().into_owned())
+}
+
+fn target_dir(profile_dir: &Path) -> PathBuf {
+    profile_dir.parent().unwrap_or(profile_dir).to_path_buf()
+}
+
+fn workspace_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("tests/ is inside the workspace");
+        .expect("tests/ is inside the workspace")
+}
+
+/// The test plugins' own workspace.
+fn test_plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins")
+}
+
+/// `cargo build <args> [<target_dir>]` in `dir`, in the profile of `profile_dir`.
+fn cargo_build(
+    dir: &Path,
+    args: &[&str],
+    target_dir: Option<&Path>,
+    profile_dir: &Path,
+) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["build", "--workspace"]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
+    command.current_dir(dir).arg("build").args(args);
+    if let Some(target_dir) = target_dir {
+        command.arg("--target-dir").arg(target_dir);
+    }
+    match profile_name(profile_dir).as_str() {
+        "debug" => {}
+        "release" => {
             command.arg("--release");
         }
-        Some(profile) => {
+        profile => {
             command.args(["--profile", profile]);
         }
     }

@@ -125,7 +125,7 @@ async fn complete(
         .connector
         .user_info(&Value::Object(params), &pending.session)
         .await
-        .map_err(|e| Failure::from(&e))?;
+        .map_err(|e| Failure::in_plugin(&e, &instance.library.source))?;
     // Held until here on purpose: a generation in use is never retired under a running call.
     drop(generation);
     Ok((instance, user))

@@ -38,7 +38,7 @@ pub async fn sign_in(
     };
     let authorization = match instance.connector.authorization_uri(request) {
         Ok(a) => a,
-        Err(e) => return fail(Failure::from(&e)),
+        Err(e) => return fail(Failure::in_plugin(&e, &instance.library.source)),
     };
     let ttl = broker.inner.sign_in_ttl;
     let pending = PendingSignIn {

@@ -186,7 +186,7 @@ pub fn query_param(uri: &str, name: &str) -> Option<String> {
 
 /// The echo plugin built with `ECHO_PLUGIN_BUILD=2`: the same plugin file name, a different
 /// build (it reports `build=2`), compiled without touching the host. Built once into
-/// `target/echo-build-2` (reused across runs; cargo's lock serializes concurrent builds).
+/// `target/test-plugins/echo-build-2` (reused across runs; cargo's lock serializes concurrent builds).
 pub fn echo_build_2() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -206,10 +206,10 @@ pub fn echo_build_2() -> PathBuf {
 }
 
 fn build_echo(target: &Path, build: &str) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let test_plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .current_dir(workspace)
+        .current_dir(test_plugins)
         .env("ECHO_PLUGIN_BUILD", build)
         .args(["build", "-p", "echo-plugin", "--target-dir"])
         .arg(target)
@@ -228,9 +228,10 @@ pub fn library_file(package: &str) -> String {
     format!("{DLL_PREFIX}{}{DLL_SUFFIX}", package.replace('-', "_"))
 }
 
-/// The built `host-example` executable (next to the plugins `library_path` builds).
+/// The built `host-example` executable (next to the workspace's plugins, which `library_path`
+/// builds with it).
 pub fn host_example_bin() -> PathBuf {
-    let bin = library_path("echo-plugin")
+    let bin = library_path("huggingface-plugin")
         .parent()
         .expect("profile dir")
         .join("host-example");
