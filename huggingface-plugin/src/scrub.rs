@@ -18,6 +18,12 @@ use crate::constants::MAX_ERROR_TEXT;
 /// What a credential becomes in quoted text.
 pub const REDACTED: &str = "[redacted]";
 
+/// Shorter values given to [`Scrubber::with`] are left alone: none of the sign-in's credentials
+/// is that short (codes, verifiers, nonces and tokens have 22 characters or more; a broker's
+/// states as many), and scrubbing a one-letter test state would garble every message. The
+/// client secret is scrubbed whatever its length.
+const MIN_SCRUBBED_LEN: usize = 8;
+
 /// RFC 3986 §2.3: all but the unreserved characters are percent-encoded.
 const STRICT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -39,9 +45,12 @@ impl fmt::Debug for Scrubber {
 }
 
 impl Scrubber {
-    /// This one with `value` (a code, verifier, state, nonce or token) added.
+    /// This one with `value` (a code, verifier, state, nonce or token) added, unless it is
+    /// shorter than [`MIN_SCRUBBED_LEN`] characters.
     pub fn with(mut self, value: &str) -> Self {
-        self.add(value);
+        if value.chars().count() >= MIN_SCRUBBED_LEN {
+            self.add(value);
+        }
         self
     }
 
@@ -239,10 +248,10 @@ mod tests {
 
     #[test]
     fn overlapping_values_leave_no_fragment() {
-        let s = Scrubber::default().with("abcdef").with("cdefgh");
-        assert_eq!(s.quote("xabcdefghx"), "x[redacted]x");
-        assert_eq!(s.quote("cdefgh abcdef"), "[redacted] [redacted]");
-        assert_eq!(s.quote("abcdefabcdef"), "[redacted][redacted]");
+        let s = Scrubber::default().with("abcdefgh").with("efghijkl");
+        assert_eq!(s.quote("xabcdefghijklx"), "x[redacted]x");
+        assert_eq!(s.quote("efghijkl abcdefgh"), "[redacted] [redacted]");
+        assert_eq!(s.quote("abcdefghabcdefgh"), "[redacted][redacted]");
     }
 
     #[test]
@@ -253,6 +262,18 @@ mod tests {
             s.quote(&"x".repeat(1000)).chars().count(),
             MAX_ERROR_TEXT + 1
         );
+    }
+
+    #[test]
+    fn short_values_are_left_but_a_short_client_secret_is_not() {
+        let s = Scrubber::default().with("st").with("1234567");
+        assert_eq!(
+            s.quote("access_denied st 1234567"),
+            "access_denied st 1234567"
+        );
+        let short = Config::parse(json!({"clientId": "app", "clientSecret": "s"})).unwrap();
+        let s = Scrubber::default().with_client(&short);
+        assert_eq!(s.quote("secret=s"), "[redacted]ecret=[redacted]");
     }
 
     #[test]
