@@ -78,6 +78,12 @@ impl Config {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.endpoint)
     }
+
+    /// Whether `url` has the endpoint's origin (scheme, host and port): the only place the
+    /// connector sends anything to.
+    pub fn is_endpoint_origin(&self, url: &Url) -> bool {
+        Url::parse(&self.endpoint).is_ok_and(|endpoint| endpoint.origin() == url.origin())
+    }
 }
 
 fn invalid(field: &str, message: &str) -> ConnectorError {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::oidc::{IdTokenError, Oidc, invalid};
+use crate::scrub::Scrubber;
 use crate::session::Session;
 use crate::token::TokenResponse;
 use crate::{authorize, callback, metadata, orgs, token, userinfo};
@@ -30,17 +31,26 @@ impl HuggingFace {
     ) -> Result<(TokenResponse, SocialUserInfo), ConnectorError> {
         let code = callback::code(&callback)?;
         let session = Session::from_json(session)?;
-        let token = token::exchange_code(&self.config, &session, &code).await?;
+        // Every credential of this sign-in, kept out of whatever a provider answer quotes.
+        let held = [callback["state"].as_str(), session.nonce.as_deref()]
+            .into_iter()
+            .flatten()
+            .fold(Scrubber::default(), Scrubber::with)
+            .with(code.expose())
+            .with(&session.code_verifier)
+            .with_client(&self.config);
+        let token = token::exchange_code(&self.config, &session, &code, held.clone()).await?;
+        let held = token.add_to(held);
         // The id_token is checked before it is trusted for anything, userinfo included.
         let id_token_sub = match &session.nonce {
             Some(nonce) => Some(
                 self.oidc
-                    .verify(&self.config, token.id_token.as_ref(), nonce)
+                    .verify(&self.config, token.id_token.as_ref(), nonce, &held)
                     .await?,
             ),
             None => None,
         };
-        let raw = userinfo::fetch(&self.config, &token).await?;
+        let raw = userinfo::fetch(&self.config, &token, held).await?;
         if id_token_sub.is_some_and(|sub| raw["sub"].as_str() != Some(sub.as_str())) {
             return Err(invalid(IdTokenError::WrongSub));
         }

@@ -12,6 +12,11 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 pub const USERINFO_PATH: &str = "/oauth/userinfo";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
+/// At most one JWKS refetch per connector instance in this time, when an id_token names a key
+/// the cached set lacks or its signature fails with the cached key (a key replaced under the
+/// same `kid`): tokens that fail on purpose cannot make it hammer the provider.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Clock skew tolerated on an id_token's `exp` and `iat`.
 pub const ID_TOKEN_LEEWAY_SECS: u64 = 60;
 

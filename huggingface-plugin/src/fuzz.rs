@@ -49,12 +49,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn reply(step: Step, body: Vec<u8>) -> Reply {
-    Reply {
-        step,
-        status: reqwest::StatusCode::OK,
-        headers: Default::default(),
-        body,
-    }
+    Reply::for_test(step, reqwest::StatusCode::OK, Default::default(), body)
 }
 
 fn keys() -> JwkSet {

@@ -1,4 +1,5 @@
-//! The plugin's one HTTP client, and reading provider answers within limits.
+//! The plugin's one HTTP client: requests only to the configured endpoint's origin, answers
+//! read within limits, and quoted only through their [`Scrubber`].
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -9,8 +10,10 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::constants::{MAX_BODY_BYTES, MAX_ERROR_TEXT};
+use crate::config::Config;
+use crate::constants::MAX_BODY_BYTES;
 use crate::json_error;
+use crate::scrub::Scrubber;
 
 /// One client for the whole plugin: connection pools are shared by every instance and sign-in.
 /// Redirects are not followed: an OAuth endpoint that redirects is misconfigured or hostile.
@@ -49,22 +52,35 @@ impl fmt::Display for Step {
     }
 }
 
-/// A provider answer, read whole (at most [`MAX_BODY_BYTES`]).
+/// A provider answer, read whole (at most [`MAX_BODY_BYTES`]). Its body is private: it is
+/// parsed, or quoted through the scrubber of the request that brought it, nothing else.
 pub struct Reply {
     pub step: Step,
     pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    scrubber: Scrubber,
 }
 
-/// Sends `request` with `timeout` covering connect, headers and body.
+/// Sends `request` with the config's timeout covering connect, headers and body, after
+/// checking that it goes to the endpoint's origin. `scrubber` holds every credential the
+/// request carries or the sign-in holds; the reply quotes nothing without it.
 pub async fn send(
+    config: &Config,
     request: RequestBuilder,
     step: Step,
-    timeout: Duration,
+    scrubber: Scrubber,
 ) -> Result<Reply, ConnectorError> {
+    let timeout = config.timeout;
     let failed = |e: reqwest::Error| transport_error(step, timeout, e);
-    let mut response = request.timeout(timeout).send().await.map_err(failed)?;
+    let (client, request) = request.timeout(timeout).build_split();
+    let request = request.map_err(failed)?;
+    if !config.is_endpoint_origin(request.url()) {
+        return Err(ConnectorError::general(format!(
+            "{step}: refused to call outside the endpoint's origin"
+        )));
+    }
+    let mut response = client.execute(request).await.map_err(failed)?;
     if response
         .content_length()
         .is_some_and(|n| n > MAX_BODY_BYTES as u64)
@@ -83,6 +99,7 @@ pub async fn send(
         status: response.status(),
         headers: response.headers().clone(),
         body,
+        scrubber,
     })
 }
 
@@ -117,9 +134,24 @@ impl Reply {
         })
     }
 
-    /// The body as text for an error message (see [`clean`]).
+    /// The body parsed as `T`, or `None`: for optional shapes such as an OAuth error body.
+    pub fn parse<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as text for an error message (see [`Scrubber::quote`]).
     pub fn excerpt(&self) -> String {
-        clean(&String::from_utf8_lossy(&self.body))
+        self.quote(&String::from_utf8_lossy(&self.body))
+    }
+
+    /// The credentials this reply's text is scrubbed of.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// `text`, taken from this reply, made fit for an error message (see [`Scrubber::quote`]).
+    pub fn quote(&self, text: &str) -> String {
+        self.scrubber.quote(text)
     }
 
     /// `rate_limit_exceeded`, with the seconds to wait when the provider says.
@@ -145,15 +177,6 @@ impl Reply {
     }
 }
 
-/// Provider text made fit for a message or a log line: control characters dropped, cut short.
-pub fn clean(text: &str) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
-    match clean.char_indices().nth(MAX_ERROR_TEXT) {
-        Some((cut, _)) => format!("{}…", &clean[..cut]),
-        None => clean,
-    }
-}
-
 /// `Retry-After: <secs>`, else Hugging Face's `RateLimit: "api";r=0;t=<secs>`.
 fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
@@ -167,7 +190,23 @@ fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
 }
 
 #[cfg(test)]
+impl Reply {
+    /// A reply as if `step` had been answered `status`, `headers` and `body`.
+    pub fn for_test(step: Step, status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Reply {
+        Reply {
+            step,
+            status,
+            headers,
+            body,
+            scrubber: Scrubber::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use crate::constants::MAX_ERROR_TEXT;
+
     use super::*;
 
     fn reply(headers: &[(&'static str, &str)], body: &str) -> Reply {
@@ -175,12 +214,8 @@ mod tests {
         for (k, v) in headers {
             map.insert(*k, v.parse().unwrap());
         }
-        Reply {
-            step: Step::Token,
-            status: StatusCode::TOO_MANY_REQUESTS,
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
+        let body = body.as_bytes().to_vec();
+        Reply::for_test(Step::Token, StatusCode::TOO_MANY_REQUESTS, map, body)
     }
 
     #[test]
@@ -217,5 +252,45 @@ mod tests {
         let e = reply(&[], &long).excerpt();
         assert!(e.chars().count() <= MAX_ERROR_TEXT + 1);
         assert!(!e.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_excerpt_goes_through_the_request_s_scrubber() {
+        let mut r = reply(&[], "echo: code=the-code&x=1");
+        r.scrubber = Scrubber::default().with("the-code");
+        assert_eq!(r.excerpt(), "echo: code=[redacted]&x=1");
+        assert_eq!(
+            r.unexpected_status().message,
+            "token request failed with HTTP 429: echo: code=[redacted]&x=1"
+        );
+        assert_eq!(r.quote("desc the-code"), "desc [redacted]");
+    }
+
+    /// A URL on another origin is refused before anything connects to it.
+    #[tokio::test]
+    async fn nothing_is_sent_outside_the_endpoint_s_origin() {
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = elsewhere.local_addr().unwrap().port();
+        let config = Config::parse(serde_json::json!({
+            "clientId": "i", "endpoint": format!("http://127.0.0.1:{}", port ^ 1)
+        }))
+        .unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/oauth/jwks"),
+            format!("http://localhost:{}/oauth/jwks", port ^ 1),
+            format!("https://127.0.0.1:{}/oauth/jwks", port ^ 1),
+        ] {
+            let request = client().get(&url);
+            let e = send(&config, request, Step::Jwks, Scrubber::default())
+                .await
+                .err()
+                .expect("refused");
+            assert_eq!(
+                e.message,
+                "JWKS request: refused to call outside the endpoint's origin"
+            );
+        }
+        let accepted = tokio::time::timeout(Duration::from_millis(100), elsewhere.accept()).await;
+        assert!(accepted.is_err(), "a connection was made");
     }
 }

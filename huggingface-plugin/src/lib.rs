@@ -19,6 +19,7 @@ mod metadata;
 mod oidc;
 mod orgs;
 mod pkce;
+mod scrub;
 mod secret;
 mod session;
 mod token;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::constants::TOKEN_PATH;
 use crate::http::{self, Reply, Step};
+use crate::scrub::Scrubber;
 use crate::secret::Secret;
 use crate::session::Session;
 
@@ -40,6 +41,20 @@ impl From<TokenResponse> for connector_api::TokenResponse {
     }
 }
 
+impl TokenResponse {
+    /// `scrubber` with this response's tokens added, for the calls that follow it.
+    pub fn add_to(&self, scrubber: Scrubber) -> Scrubber {
+        [
+            Some(&self.access_token),
+            self.id_token.as_ref(),
+            self.refresh_token.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(scrubber, |s, token| s.with(token.expose()))
+    }
+}
+
 /// An OAuth error body (RFC 6749 §5.2).
 #[derive(Deserialize)]
 struct OAuthError {
@@ -47,11 +62,12 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// POSTs the code with the PKCE verifier.
+/// POSTs the code with the PKCE verifier; `held` is what the sign-in holds besides.
 pub async fn exchange_code(
     config: &Config,
     session: &Session,
     code: &Secret,
+    held: Scrubber,
 ) -> Result<TokenResponse, ConnectorError> {
     let form = vec![
         ("grant_type", "authorization_code"),
@@ -59,7 +75,8 @@ pub async fn exchange_code(
         ("redirect_uri", session.redirect_uri.as_str()),
         ("code_verifier", session.code_verifier.as_str()),
     ];
-    post(config, form, Step::Token).await
+    let carried = held.with(code.expose()).with(&session.code_verifier);
+    post(config, form, Step::Token, carried).await
 }
 
 /// Trades a refresh token for a new access token (and, when the provider rotates, a new
@@ -72,15 +89,18 @@ pub async fn refresh(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
-    post(config, form, Step::Refresh).await
+    let carried = Scrubber::default().with(refresh_token);
+    post(config, form, Step::Refresh, carried).await
 }
 
 /// POSTs `form`, authenticating the client: HTTP Basic with a secret; a public client sends
-/// only its `client_id` (RFC 6749 §3.2.1) and relies on PKCE.
+/// only its `client_id` (RFC 6749 §3.2.1) and relies on PKCE. `carried` holds the form's
+/// credentials; the client's are added here, where they are sent.
 async fn post(
     config: &Config,
     mut form: Vec<(&str, &str)>,
     step: Step,
+    carried: Scrubber,
 ) -> Result<TokenResponse, ConnectorError> {
     let mut request = http::client()
         .post(config.url(TOKEN_PATH))
@@ -89,9 +109,10 @@ async fn post(
         Some(secret) => request = request.basic_auth(&config.client_id, Some(secret.expose())),
         None => form.push(("client_id", &config.client_id)),
     }
-    let reply = http::send(request.form(&form), step, config.timeout).await?;
+    let scrubber = carried.with_client(config);
+    let reply = http::send(config, request.form(&form), step, scrubber).await?;
     match reply.status.as_u16() {
-        200..=299 => bearer(reply.json()?, step),
+        200..=299 => bearer(reply.json()?, &reply),
         429 => Err(reply.rate_limited()),
         400..=499 => Err(refused(&reply)),
         _ => Err(reply.unexpected_status()),
@@ -99,14 +120,18 @@ async fn post(
 }
 
 /// Only bearer tokens can be sent to userinfo (RFC 6750); Hugging Face writes it `bearer`.
-fn bearer(token: TokenResponse, step: Step) -> Result<TokenResponse, ConnectorError> {
+fn bearer(token: TokenResponse, reply: &Reply) -> Result<TokenResponse, ConnectorError> {
     match token.token_type.eq_ignore_ascii_case("bearer") {
         true => Ok(token),
         false => Err(ConnectorError::new(
             ErrorCode::InvalidResponse,
             format!(
-                "{step}: unsupported token_type `{}`",
-                http::clean(&token.token_type)
+                "{}: unsupported token_type `{}`",
+                reply.step,
+                // The response's own tokens are not in the request's scrubber yet.
+                token
+                    .add_to(reply.scrubber().clone())
+                    .quote(&token.token_type)
             ),
         )),
     }
@@ -114,13 +139,13 @@ fn bearer(token: TokenResponse, step: Step) -> Result<TokenResponse, ConnectorEr
 
 /// Maps the token endpoint's 4xx answers to Logto codes.
 fn refused(reply: &Reply) -> ConnectorError {
-    let Ok(oauth) = serde_json::from_slice::<OAuthError>(&reply.body) else {
+    let Some(oauth) = reply.parse::<OAuthError>() else {
         return match reply.status.as_u16() {
             401 => client_refused(reply.step),
             _ => reply.unexpected_status(),
         };
     };
-    let detail = http::clean(&match &oauth.error_description {
+    let detail = reply.quote(&match &oauth.error_description {
         Some(description) => format!("{}: {description}", oauth.error),
         None => oauth.error.clone(),
     });

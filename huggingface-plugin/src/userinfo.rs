@@ -6,15 +6,21 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::constants::USERINFO_PATH;
 use crate::http::{self, Step};
+use crate::scrub::Scrubber;
 use crate::token::TokenResponse;
 
-/// GETs the user with the access token.
-pub async fn fetch(config: &Config, token: &TokenResponse) -> Result<Value, ConnectorError> {
+/// GETs the user with the access token; `held` is what the sign-in holds besides.
+pub async fn fetch(
+    config: &Config,
+    token: &TokenResponse,
+    held: Scrubber,
+) -> Result<Value, ConnectorError> {
     let request = http::client()
         .get(config.url(USERINFO_PATH))
         .bearer_auth(token.access_token.expose())
         .header(reqwest::header::ACCEPT, "application/json");
-    let reply = http::send(request, Step::Userinfo, config.timeout).await?;
+    let carried = held.with(token.access_token.expose());
+    let reply = http::send(config, request, Step::Userinfo, carried).await?;
     match reply.status.as_u16() {
         200..=299 => reply.json(),
         401 => Err(ConnectorError::new(

@@ -39,7 +39,7 @@ struct Case {
     /// The provider call at fault (as reported).
     route: Route,
     label: &'static str,
-    /// The fault and the route it is armed on (the JWKS refused case arms discovery).
+    /// The fault and the route it is armed on (the `jwks_uri` case arms discovery).
     fault: Option<(Route, Fault)>,
     /// The connector's endpoint, when not the sandbox (connection refused).
     endpoint: Option<String>,
@@ -259,9 +259,11 @@ fn route_faults(rig: &Rig, route: Route) -> Vec<(&'static str, Fault, Expect)> {
     ]
 }
 
-/// Connection refused: the whole provider down (token, the first call), and a `jwks_uri` on a
-/// closed port. Userinfo and discovery share the token endpoint's host and port, so a refused
-/// connection there is the token case (see RELIABILITY.md).
+/// Connection refused: the whole provider down (token, the first call). Userinfo, discovery
+/// and JWKS share the token endpoint's origin (the connector calls no other), so a refused
+/// connection there is the token case (see RELIABILITY.md). A discovery document whose
+/// `jwks_uri` points at another origin (here a closed port) is refused as `invalid_response`
+/// before anything connects there.
 fn refused_cases(rig: &Rig) -> Vec<Case> {
     let closed = format!("http://127.0.0.1:{}", rig.closed_port);
     let document = json!({
@@ -278,7 +280,7 @@ fn refused_cases(rig: &Rig) -> Vec<Case> {
         },
         Case {
             route: Route::Jwks,
-            label: "connection refused",
+            label: "jwks_uri on another origin",
             fault: Some((
                 Route::Discovery,
                 Fault::Json {
@@ -287,7 +289,7 @@ fn refused_cases(rig: &Rig) -> Vec<Case> {
                 },
             )),
             endpoint: None,
-            expect: GENERAL,
+            expect: INVALID,
         },
     ]
 }

@@ -8,6 +8,7 @@ mod jwks;
 use connector_api::{ConnectorError, ErrorCode};
 
 use crate::config::Config;
+use crate::scrub::Scrubber;
 use crate::secret::Secret;
 
 pub use id_token::IdTokenError;
@@ -20,12 +21,16 @@ pub struct Oidc {
 
 impl Oidc {
     /// Verifies `id_token` (signature, `iss`, `aud`, `exp`, `iat`, `nonce`) and returns its `sub`.
-    /// A key id the cached JWKS does not know makes it fetch the JWKS again, once.
+    /// A key id the cached JWKS does not know, or a signature its key for that id does not
+    /// verify (the provider replaced the key but kept the id), makes it fetch the JWKS again,
+    /// once, unless a refetch happened within [`crate::constants::JWKS_REFETCH_INTERVAL`].
+    /// `held` is what the sign-in holds, kept out of quoted provider text.
     pub async fn verify(
         &self,
         config: &Config,
         id_token: Option<&Secret>,
         nonce: &str,
+        held: &Scrubber,
     ) -> Result<String, ConnectorError> {
         let token = id_token.ok_or(IdTokenError::Missing).map_err(invalid)?;
         let expected = id_token::Expected {
@@ -33,11 +38,14 @@ impl Oidc {
             audience: &config.client_id,
             nonce,
         };
-        let keys = self.keys.get(config, false).await?;
+        let keys = self.keys.get(config, held).await?;
         match id_token::verify(token.expose(), &keys, &expected) {
-            Err(IdTokenError::UnknownKid(_)) => {
-                let keys = self.keys.get(config, true).await?;
-                id_token::verify(token.expose(), &keys, &expected).map_err(invalid)
+            Err(e @ (IdTokenError::UnknownKid(_) | IdTokenError::BadSignature)) => {
+                match self.keys.refetch(config, &keys, held).await? {
+                    Some(fresh) => id_token::verify(token.expose(), &fresh, &expected),
+                    None => Err(e),
+                }
+                .map_err(invalid)
             }
             other => other.map_err(invalid),
         }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::echo::{self, EchoFormat};
+use crate::record::RecordedRequest;
 use crate::{huge_body, transport};
 
 /// An OAuth endpoint that faults can target.
@@ -107,6 +109,15 @@ pub enum Fault {
     },
     /// The normal answer, with its `Content-Type` replaced by this value.
     ContentType(String),
+    /// `status` with the whole request echoed back (request line, every header with
+    /// `Authorization`, the body, and the Basic credentials decoded and form-encoded), wrapped
+    /// as `format` says: a provider that quotes what it was sent in its error.
+    EchoRequest {
+        /// HTTP status (invalid codes become 500).
+        status: u16,
+        /// Text, or inside an OAuth or other JSON error.
+        format: EchoFormat,
+    },
 }
 
 impl Fault {
@@ -118,8 +129,8 @@ impl Fault {
         }
     }
 
-    /// The response that replaces normal handling; `None` for [`Fault::Stall`].
-    pub(crate) fn response(&self) -> Option<Response> {
+    /// The response to `request` that replaces normal handling; `None` for [`Fault::Stall`].
+    pub(crate) fn response(&self, request: &RecordedRequest) -> Option<Response> {
         match self {
             Fault::Status {
                 status,
@@ -134,6 +145,9 @@ impl Fault {
             Fault::HugeBody { bytes, chunked } => Some(huge_body::response(*bytes, *chunked)),
             Fault::ResetMidBody => Some(transport::reset_mid_body()),
             Fault::Redirect { location, status } => Some(transport::redirect(location, *status)),
+            Fault::EchoRequest { status, format } => {
+                Some(echo::response(*status, *format, request))
+            }
             Fault::Trickle { .. } | Fault::ContentType(_) => None,
         }
     }
@@ -156,7 +170,7 @@ impl Fault {
     }
 }
 
-fn raw(status: u16, body: String, content_type: &str) -> Response {
+pub(crate) fn raw(status: u16, body: String, content_type: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -240,7 +254,14 @@ mod tests {
             status: 42,
             body: serde_json::json!({}),
         };
-        let response = fault.response().expect("a response");
+        let request = RecordedRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: Vec::new(),
+            body: String::new(),
+        };
+        let response = fault.response(&request).expect("a response");
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

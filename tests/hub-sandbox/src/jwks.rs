@@ -4,6 +4,8 @@
 //! `sandbox-key-2` is published but idle (so the JWKS always has several keys, and a
 //! token without `kid` is ambiguous). [`SigningKeys::rotate`] moves signing to
 //! `sandbox-key-3`, published from then on, so a client's cached JWKS misses its `kid`.
+//! [`SigningKeys::replace_keeping_kid`] puts `sandbox-key-4` in the signing key's place under
+//! the same `kid`, so a client's cached key for that `kid` no longer verifies.
 
 use std::io;
 
@@ -40,6 +42,12 @@ const KEY_FILES: [(&str, &str, &str); 3] = [
         include_str!("../keys/sandbox-key-3.pub.pem"),
     ),
 ];
+
+/// Replaces the signing key under its `kid` (see [`SigningKeys::replace_keeping_kid`]).
+const REPLACEMENT_PEMS: (&str, &str) = (
+    include_str!("../keys/sandbox-key-4.pem"),
+    include_str!("../keys/sandbox-key-4.pub.pem"),
+);
 
 /// Never published: signs the `WrongKey` forgery.
 const ATTACKER_PEM: &str = include_str!("../keys/attacker.pem");
@@ -91,6 +99,8 @@ fn invalid_key(error: jsonwebtoken::errors::Error) -> io::Error {
 /// The published keys, which one signs, and the attacker's key.
 pub(crate) struct SigningKeys {
     keys: Vec<RsaKey>,
+    /// `sandbox-key-4`, loaded under a placeholder kid until it replaces a key.
+    replacement: RsaKey,
     /// How many of `keys` (a prefix) the JWKS publishes.
     published: usize,
     active: usize,
@@ -116,8 +126,10 @@ impl SigningKeys {
             .map(|(kid, private, public)| RsaKey::load(kid, private, public))
             .collect::<io::Result<Vec<_>>>()?;
         let attacker = EncodingKey::from_rsa_pem(ATTACKER_PEM.as_bytes()).map_err(invalid_key)?;
+        let (private, public) = REPLACEMENT_PEMS;
         Ok(Self {
             keys,
+            replacement: RsaKey::load("sandbox-key-4", private, public)?,
             published: 2,
             active: 0,
             attacker,
@@ -134,6 +146,19 @@ impl SigningKeys {
     pub(crate) fn rotate(&mut self) {
         self.active = self.keys.len() - 1;
         self.published = self.keys.len();
+    }
+
+    /// Signs with `sandbox-key-4` from now on, published under the signing key's `kid` in
+    /// that key's place: same kids, other key material. Calling it again changes nothing.
+    pub(crate) fn replace_keeping_kid(&mut self) {
+        let kid = self.keys[self.active].kid;
+        if self.keys[self.active].public_pem == self.replacement.public_pem {
+            return;
+        }
+        let mut key = self.replacement.clone();
+        key.kid = kid;
+        key.jwk.common.key_id = Some(kid.to_owned());
+        self.keys[self.active] = key;
     }
 
     /// The JWKS document.
@@ -179,5 +204,24 @@ mod tests {
         keys.rotate();
         assert_eq!(keys.active().kid, ROTATED_KEY_ID);
         assert_eq!(kids(&keys).len(), 3);
+    }
+
+    #[test]
+    fn replacing_keeps_the_kids_and_changes_the_signing_key() {
+        let mut keys = SigningKeys::load().expect("keys load");
+        let before = keys.jwk_set();
+        keys.replace_keeping_kid();
+        keys.replace_keeping_kid();
+        let after = keys.jwk_set();
+        assert_eq!(keys.active().kid, INITIAL_KEY_ID);
+        let kids = |set: &JwkSet| -> Vec<Option<String>> {
+            set.keys.iter().map(|k| k.common.key_id.clone()).collect()
+        };
+        assert_eq!(kids(&before), kids(&after));
+        assert_ne!(
+            before.keys[0], after.keys[0],
+            "new material for the same kid"
+        );
+        assert_eq!(before.keys[1], after.keys[1], "the idle key stays");
     }
 }

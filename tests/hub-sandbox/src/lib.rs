@@ -7,20 +7,23 @@
 //! Every request is recorded, and [`Fault`]s can be armed per [`Route`].
 //!
 //! OpenID Connect: `GET /.well-known/openid-configuration` (issuer = [`HubSandbox::endpoint`]),
-//! `GET /oauth/jwks` (two RSA keys; see [`HubSandbox::rotate_signing_key`]) and, when the
+//! `GET /oauth/jwks` (two RSA keys; see [`HubSandbox::rotate_signing_key`] and
+//! [`HubSandbox::replace_signing_key`]) and, when the
 //! granted scope has `openid`, an RS256 `id_token` in the authorization-code token response
 //! (forged on demand: [`HubSandbox::set_id_token_forgery`]). Token responses also carry a
 //! `refresh_token`, redeemable once with `grant_type=refresh_token` (rotation); refresh
 //! responses carry a new `access_token` and `refresh_token` but never an `id_token`.
 //! [`Fault::HugeBody`] serves oversized bodies, with or without `Content-Length`;
 //! [`Fault::ResetMidBody`], [`Fault::Trickle`], [`Fault::Redirect`] and [`Fault::ContentType`]
-//! break the transport. For load tests: [`HubSandbox::set_random_failure_rate`],
+//! break the transport; [`Fault::EchoRequest`] quotes the whole request back (credentials
+//! included), as a careless provider's error does. For load tests: [`HubSandbox::set_random_failure_rate`],
 //! [`HubSandbox::set_unique_users`] and [`HubSandbox::set_recording`].
 
 mod authorize;
 mod avatar;
 mod config;
 mod discovery;
+mod echo;
 mod faults;
 mod huge_body;
 mod id_token;
@@ -49,6 +52,7 @@ pub use config::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ENDPOINT_PLACEHOLDER, SandboxClient, SandboxConfig,
     SandboxOrg, SandboxUser,
 };
+pub use echo::EchoFormat;
 pub use faults::{Fault, Route};
 pub use id_token::{
     FORGED_AUDIENCE, FORGED_ISSUER, FORGED_NONCE, GARBAGE_ID_TOKEN, IdTokenForgery, UNKNOWN_KID,
@@ -183,6 +187,13 @@ impl HubSandbox {
     /// unknown `kid` and must fetch it again. Calling it again changes nothing.
     pub fn rotate_signing_key(&self) {
         lock(&self.shared.keys).rotate();
+    }
+
+    /// Signs later id_tokens with `sandbox-key-4`, published in the JWKS from now on in place
+    /// of the signing key and under its `kid`: a client that caches keys by `kid` holds a key
+    /// that no longer verifies, and must fetch the JWKS again. Calling it again changes nothing.
+    pub fn replace_signing_key(&self) {
+        lock(&self.shared.keys).replace_keeping_kid();
     }
 
     /// `kid` of the key that signs id_tokens now ([`INITIAL_KEY_ID`] until rotation).

@@ -110,8 +110,10 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, MAX_BODY).await;
     let bytes = body.as_deref().unwrap_or_default();
+    // Always built: an echo fault answers with it.
+    let seen = RecordedRequest::new(&parts, bytes);
     if shared.recording.load(Ordering::Relaxed) {
-        lock(&shared.requests).push(RecordedRequest::new(&parts, bytes));
+        lock(&shared.requests).push(seen.clone());
     }
     tracing::debug!(method = %parts.method, path = parts.uri.path(), "hub-sandbox request");
     let Ok(bytes) = body else {
@@ -127,7 +129,7 @@ async fn intercept(State(shared): AppState, request: Request, next: Next) -> Res
         if let Some(delay) = fault.delay() {
             tokio::time::sleep(delay).await;
         }
-        if let Some(response) = fault.response() {
+        if let Some(response) = fault.response(&seen) {
             return response;
         }
         let response = next.run(request).await;
