@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use connector_api::{DiscoverOptions, Discovery, discover_with};
 use serde::Serialize;
@@ -56,11 +57,11 @@ impl From<&Discovery> for Listing {
     }
 }
 
-/// Lists `dir`, probing each file in a child process first (see [`crate::reload`]); exit 0
-/// when the directory could be read, 1 when not.
-pub fn run(dir: &Path, json: bool) -> ExitCode {
+/// Lists `dir`, probing each file in a child process first (each under `probe_timeout`, see
+/// [`crate::reload`]); exit 0 when the directory could be read, 1 when not.
+pub fn run(dir: &Path, json: bool, probe_timeout: Duration) -> ExitCode {
     let options = DiscoverOptions {
-        probe: Some(crate::reload::probe_command()),
+        probe: Some(crate::reload::probe_command().with_timeout(probe_timeout)),
         ..DiscoverOptions::default()
     };
     let discovery = match discover_with(dir, &options) {

@@ -29,6 +29,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// How long loading one plugin file in the probe process may take.
+        #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+        plugin_probe_timeout: Seconds,
     },
     /// Serve the connectors a config file asks for.
     Serve {
@@ -109,7 +112,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::List { plugins, json } => list::run(&plugin_dir(plugins), json),
+        Command::List {
+            plugins,
+            json,
+            plugin_probe_timeout,
+        } => list::run(&plugin_dir(plugins), json, plugin_probe_timeout.into()),
         Command::ProbePlugin { .. } => unreachable!("handled before logging starts"),
         Command::Serve {
             plugins,
