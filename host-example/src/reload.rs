@@ -451,16 +451,17 @@ fn unchanged(
     copied: u64,
 ) -> Result<(), RejectReason> {
     let changed = |what: String| Err(RejectReason::ChangedWhileRead(what));
-    if before != expected || now_at_path.ino != before.ino || now_at_path.dev != before.dev {
+    let same_file = |f: Fingerprint| (f.dev, f.ino) == (before.dev, before.ino);
+    if !same_file(expected) || !same_file(now_at_path) {
         return changed("replaced by another file".into());
     }
-    if after.len != before.len || copied != before.len {
+    if [expected.len, after.len, now_at_path.len, copied] != [before.len; 4] {
         return changed(format!(
             "{} bytes when opened, {copied} read, {} after",
             before.len, after.len
         ));
     }
-    if after != before || now_at_path != before {
+    if [expected, after, now_at_path] != [before; 3] {
         return changed("modified while it was copied".into());
     }
     Ok(())
@@ -492,4 +493,49 @@ fn copy_hashing(mut source: &File, to: &mut impl Write) -> io::Result<(String, u
     }
     to.flush()?;
     Ok((format!("{:x}", hasher.finalize()), copied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: Fingerprint = Fingerprint {
+        dev: 1,
+        ino: 7,
+        len: 100,
+        mtime_ns: 5,
+    };
+
+    fn reason(result: Result<(), RejectReason>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_file_that_stayed_put_and_was_read_whole_is_unchanged() {
+        assert_eq!(unchanged(FILE, FILE, FILE, FILE, 100), Ok(()));
+    }
+
+    #[test]
+    fn growth_truncation_rewrites_and_replacements_are_changed_while_being_read() {
+        let grown = Fingerprint { len: 150, ..FILE };
+        assert_eq!(
+            reason(unchanged(FILE, FILE, grown, grown, 120)),
+            "changed while being read: 100 bytes when opened, 120 read, 150 after"
+        );
+        assert!(reason(unchanged(FILE, FILE, FILE, FILE, 60)).contains("60 read"));
+        let touched = Fingerprint {
+            mtime_ns: 6,
+            ..FILE
+        };
+        assert_eq!(
+            reason(unchanged(FILE, FILE, touched, touched, 100)),
+            "changed while being read: modified while it was copied"
+        );
+        let other = Fingerprint { ino: 8, ..FILE };
+        assert_eq!(
+            reason(unchanged(FILE, FILE, FILE, other, 100)),
+            "changed while being read: replaced by another file"
+        );
+        assert!(RejectReason::ChangedWhileRead(String::new()).is_transient());
+    }
 }
