@@ -83,18 +83,19 @@ impl ProbeCommand {
     /// Loads `path` in a child process: `Ok` when it loaded there, else why not. Blocks for at
     /// most the time limit (plus reaping). The child's output never reaches the host's.
     pub fn probe(&self, path: &Path) -> Result<(), RejectReason> {
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .arg(path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group: whatever it forks is killed with it.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                RejectReason::ProbeFailed(format!("cannot run {}: {e}", self.program.display()))
-            })?;
+            .process_group(0);
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| {
+            RejectReason::ProbeFailed(format!("cannot run {}: {e}", self.program.display()))
+        })?;
         let stdout = capture(child.stdout.take());
         let stderr = capture(child.stderr.take());
         let status = wait_until(&mut child, Instant::now() + self.timeout);
@@ -191,6 +192,23 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     }
 }
 
+/// Makes the child die with the thread that spawned it (Linux), so that a host killed while
+/// it waits for a hung probe does not leave the probe behind. That thread blocks until the
+/// probe is over, so this never cuts a probe short.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) is async-signal-safe, the closure allocates nothing and touches no
+    // state of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// SIGKILL to the child's process group: the child if it still runs, and anything it forked.
 fn kill_group(child: &Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
@@ -202,9 +220,17 @@ fn kill_group(child: &Child) {
     }
 }
 
-/// The last line of `stderr` that says something, on one line and short.
+/// The last line of `stderr` that says something, on one line and short, without control
+/// characters (the reason reaches logs and terminals).
 fn excerpt(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
+    let text: String = String::from_utf8_lossy(stderr)
+        .chars()
+        .map(|c| match c {
+            '\n' => c,
+            c if c.is_control() => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect();
     let last = text.lines().rev().find(|l| !l.trim().is_empty());
     let line = one_line(last.unwrap_or_default());
     match line.char_indices().nth(EXCERPT_LEN) {
@@ -255,6 +281,18 @@ mod tests {
             reason.to_string(),
             "crashed while loading: SIGSEGV (stderr: plugin says bye)"
         );
+    }
+
+    #[test]
+    fn control_characters_of_the_child_never_reach_the_reason() {
+        let reason = sh("printf 'evil \\033[31mred\\033[0m\\r\\n' >&2; kill -ABRT $$")
+            .probe(Path::new("/x.so"))
+            .unwrap_err();
+        let RejectReason::Crashed { output, .. } = &reason else {
+            panic!("{reason}");
+        };
+        assert!(!output.chars().any(char::is_control), "{output:?}");
+        assert!(output.starts_with("evil \u{fffd}[31mred"), "{output:?}");
     }
 
     #[test]
