@@ -3,7 +3,8 @@
 //! A stable-ABI social connector interface modelled on Logto's connector kit, and the host-side
 //! loader that discovers connector plugins (`cdylib`s) in a directory.
 //!
-//! - Hosts: [`discover`] a directory, then [`Plugin::create`] a [`Connector`] per config and call
+//! - Hosts: [`discover_with`] a directory (with a [`ProbeCommand`], so that a library that
+//!   crashes while loading is caught in a child process), then [`Plugin::create`] a [`Connector`] per config and call
 //!   [`Connector::authorization_uri`] and [`Connector::user_info`].
 //! - Plugins (feature `plugin`): implement [`plugin::Connector`] and call [`export_connector!`].
 //!
@@ -39,10 +40,14 @@
 
 pub mod abi;
 mod connector;
+mod elf;
 mod error;
 mod loader;
+mod permissions;
 #[cfg(feature = "plugin")]
 pub mod plugin;
+#[cfg(unix)]
+pub mod probe;
 mod types;
 
 pub use abi_stable;
@@ -52,6 +57,9 @@ pub use loader::{
     DiscoverError, DiscoverOptions, Discovery, PLUGIN_SUFFIX, Plugin, RejectReason, Rejected,
     check_dir, check_file, discover, discover_with,
 };
+pub use permissions::{Insecure, check_trusted};
+#[cfg(unix)]
+pub use probe::ProbeCommand;
 pub use types::{
     Authorization, AuthorizationRequest, FormItem, FormItemType, I18nText, Metadata, Platform,
     SelectItem, SocialUserInfo, TokenResponse,

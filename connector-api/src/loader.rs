@@ -1,22 +1,53 @@
 //! Host-side loader: finds every plugin library in a directory and loads each, or says why not.
+//!
+//! What is checked before a file is mapped into the host, in order:
+//! 1. the directory, the file, and for a symlink its target's directory: owned by the host's
+//!    user or root and writable by nobody else ([`check_dir`], [`check_file`]);
+//! 2. the ELF structure: every table, segment and section lies within the file, so that the
+//!    dynamic loader never maps past its end (a truncated file is `Truncated`, not SIGBUS);
+//! 3. with [`DiscoverOptions::probe`], a load in a child process under a time limit, which
+//!    catches initialisers that crash or hang ([`crate::probe`]);
+//! 4. abi_stable's checks at load: a root module, the abi_stable and interface versions, the
+//!    layout of every type that crosses the boundary, then the metadata.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use abi_stable::library::{LibraryError, RootModuleError, lib_header_from_path};
+use serde::{Deserialize, Serialize};
 
 use crate::abi::ConnectorModule_Ref;
 use crate::connector::Connector;
+use crate::permissions::{self, Insecure};
+use crate::probe::ProbeCommand;
 use crate::{API_VERSION, ConnectorError, Metadata};
 
 /// File name suffix of loadable plugins on this platform (`.so`, `.dylib`, `.dll`).
 pub const PLUGIN_SUFFIX: &str = std::env::consts::DLL_SUFFIX;
 
 /// Why a file in the plugin directory was not loaded. Each reads as one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum RejectReason {
     #[error("not a loadable library: {0}")]
     NotALibrary(String),
+    /// A table, segment or section of the ELF file ends past the end of the file (a copy in
+    /// progress, a cut download): mapping it would crash the process with SIGBUS.
+    #[error("truncated: file is {len} bytes, {what} ends at {end}")]
+    Truncated { len: u64, what: String, end: u64 },
+    #[error("malformed ELF: {0}")]
+    MalformedElf(String),
+    #[error("cannot read: {0}")]
+    Unreadable(String),
+    /// The file changed (size, modification time or inode) while it was read: it is being
+    /// written. Not permanent: the next scan tries again.
+    #[error("changed while being read: {0}")]
+    ChangedWhileRead(String),
+    /// The host could not keep a private copy of the file to load.
+    #[error("cannot copy to the state directory: {0}")]
+    CopyFailed(String),
     #[error("not a connector plugin: it exports no abi_stable root module")]
     NotAPlugin,
     #[error("built with an incompatible abi_stable: {0}")]
@@ -31,14 +62,45 @@ pub enum RejectReason {
     InitPanicked,
     #[error("initialisation failed: {0}")]
     InitFailed(String),
+    /// The probe process died of a signal while loading the file (its ELF constructors, say).
+    /// `output` is the last line it wrote to stderr, if any.
+    #[error("crashed while loading: {signal}{}", stderr_note(output))]
+    Crashed { signal: String, output: String },
+    /// The probe process did not finish loading the file in time; it was killed.
+    #[error("timed out while loading after {} s", limit.as_secs_f64())]
+    TimedOut { limit: Duration },
+    /// The probe process could not be run, or ended without saying how the load went.
+    #[error("probe failed: {0}")]
+    ProbeFailed(String),
     #[error("invalid metadata: {0}")]
     InvalidMetadata(String),
     #[error("duplicate connector id `{id}`, already loaded from {first}")]
     DuplicateId { id: String, first: String },
-    #[error(
-        "writable by other users (mode {mode:o}): anyone who can write it can run code in this host"
-    )]
-    WritableByOthers { mode: u32 },
+    /// The file, or a symlink's target or its directory, may be changed by someone else.
+    #[error(transparent)]
+    Insecure(#[from] Insecure),
+}
+
+impl RejectReason {
+    /// Whether the same file may load at a later attempt (it was being written, the machine
+    /// was too busy, a copy failed): such a refusal must not be remembered as final.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RejectReason::ChangedWhileRead(_)
+                | RejectReason::Unreadable(_)
+                | RejectReason::CopyFailed(_)
+                | RejectReason::TimedOut { .. }
+                | RejectReason::ProbeFailed(_)
+        )
+    }
+}
+
+fn stderr_note(output: &str) -> String {
+    match output.is_empty() {
+        true => String::new(),
+        false => format!(" (stderr: {output})"),
+    }
 }
 
 /// A file that was not loaded, and why.
@@ -50,25 +112,29 @@ pub struct Rejected {
 
 /// The plugin directory could not be scanned at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscoverError {
     #[error("cannot read plugin directory {path}: {source}")]
     ReadDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "plugin directory {path} is writable by other users (mode {mode:o}): anyone who can write \
-         there can run code in this host; fix its permissions, or allow it explicitly"
-    )]
-    WritableByOthers { path: PathBuf, mode: u32 },
+    /// Someone other than the host's user or root may change the plugin directory.
+    #[error("plugin directory refused: {0}; fix its permissions, or allow it explicitly")]
+    Insecure(Insecure),
 }
 
-/// How [`discover_with`] treats the plugin directory.
+/// How [`discover_with`] checks and loads the plugin files.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoverOptions {
-    /// Load from a directory (and files) that group or other users may write to. Off by default,
-    /// like ssh's StrictModes: loading a plugin runs its code with the host's rights.
+    /// Load from a directory (and files) that group or other users may write to, or that
+    /// another user owns. Off by default, like ssh's StrictModes: loading a plugin runs its
+    /// code with the host's rights.
     pub allow_writable_by_others: bool,
+    /// Load each file first in a child process ([`ProbeCommand::probe`]), and map it into this
+    /// process only if that succeeded. `None` maps files directly: a library that crashes in
+    /// its initialisers then takes the host down. Hosts should set it.
+    pub probe: Option<ProbeCommand>,
 }
 
 /// Result of [`discover`]: loaded plugins and refused files, both sorted by file name.
@@ -98,7 +164,10 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Loads one plugin file. Never panics; a library is never unloaded once opened.
+    /// Loads one plugin file into this process, after checking its ELF structure, without a
+    /// probe: a library whose initialisers crash or hang takes this process with it. Hosts
+    /// should load through [`Plugin::load_with`] (or [`discover_with`]) with a probe command.
+    /// Never panics; a library is never unloaded once opened.
     ///
     /// Loading the same path (or another link to the same file) again returns the same instance:
     /// to load a new build while an old one is loaded, copy it to a new path first.
@@ -106,6 +175,7 @@ impl Plugin {
         if path.is_dir() {
             return Err(RejectReason::NotALibrary("is a directory".into()));
         }
+        crate::elf::check(path)?;
         let header = lib_header_from_path(path).map_err(reject_reason)?;
         let api_version = header.version_strings().version.to_string();
         let module = header
@@ -122,6 +192,20 @@ impl Plugin {
             metadata,
             module,
         })
+    }
+
+    /// Loads one plugin file as [`discover_with`] does (without its permission checks): the
+    /// ELF structure first, then the probe in a child process if `options` name one, and only
+    /// then this process.
+    pub fn load_with(path: &Path, options: &DiscoverOptions) -> Result<Plugin, RejectReason> {
+        if path.is_dir() {
+            return Err(RejectReason::NotALibrary("is a directory".into()));
+        }
+        crate::elf::check(path)?;
+        if let Some(probe) = &options.probe {
+            probe.probe(path)?;
+        }
+        Plugin::load(path)
     }
 
     /// The connector's metadata, read once at load.
@@ -155,7 +239,8 @@ impl Plugin {
     }
 }
 
-/// Loads every file with the platform's library suffix in `dir`.
+/// Loads every file with the platform's library suffix in `dir`, without a probe (see
+/// [`discover_with`]).
 ///
 /// A file that cannot be loaded is reported in [`Discovery::rejected`] with its reason; the others
 /// still load. Of two plugins with one connector id, the first by file name wins.
@@ -163,7 +248,8 @@ pub fn discover(dir: &Path) -> Result<Discovery, DiscoverError> {
     discover_with(dir, &DiscoverOptions::default())
 }
 
-/// [`discover`] with options.
+/// [`discover`] with options: with [`DiscoverOptions::probe`], each file is loaded in a child
+/// process first, and a file whose loading crashes or hangs there is refused.
 pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
     let read_error = |source| DiscoverError::ReadDir {
         path: dir.to_path_buf(),
@@ -183,7 +269,7 @@ pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery,
     let mut ids: HashMap<String, PathBuf> = HashMap::new();
     for path in paths {
         let loaded = check_file(&path, options)
-            .and_then(|()| Plugin::load(&path))
+            .and_then(|()| Plugin::load_with(&path, options))
             .and_then(|plugin| match ids.get(&plugin.metadata.id) {
                 Some(first) => Err(RejectReason::DuplicateId {
                     id: plugin.metadata.id.clone(),
@@ -205,42 +291,22 @@ pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery,
     Ok(discovery)
 }
 
-/// The permission bits when group or others may write (`None` elsewhere, and off unix).
-fn writable_by_others(metadata: &std::fs::Metadata) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = metadata.permissions().mode() & 0o7777;
-        (mode & 0o022 != 0).then_some(mode)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = metadata;
-        None
-    }
-}
-
-/// Checks that `dir` can be read and that only its owner may write to it (unless `options`
-/// allow more). For hosts that scan the directory themselves.
+/// Checks that `dir` can be read and that only the host's user or root owns it and may write
+/// to it (unless `options` allow more). For hosts that scan the directory themselves.
 pub fn check_dir(dir: &Path, options: &DiscoverOptions) -> Result<(), DiscoverError> {
     let metadata = std::fs::metadata(dir).map_err(|source| DiscoverError::ReadDir {
         path: dir.to_path_buf(),
         source,
     })?;
-    match (
-        writable_by_others(&metadata),
-        options.allow_writable_by_others,
-    ) {
-        (Some(mode), false) => Err(DiscoverError::WritableByOthers {
-            path: dir.to_path_buf(),
-            mode,
-        }),
-        _ => Ok(()),
+    match options.allow_writable_by_others {
+        true => Ok(()),
+        false => permissions::check_trusted(dir, &metadata).map_err(DiscoverError::Insecure),
     }
 }
 
-/// Checks one candidate file before it is loaded: it exists (a symlink is followed) and only its
-/// owner may write to it (unless `options` allow more). For hosts that scan the directory
+/// Checks one candidate file before it is loaded: it exists (a symlink is followed), and the
+/// file, and for a symlink its target's directory, are owned by the host's user or root and
+/// writable by nobody else (unless `options` allow more). For hosts that scan the directory
 /// themselves.
 pub fn check_file(path: &Path, options: &DiscoverOptions) -> Result<(), RejectReason> {
     // Follows symlinks: what counts is the file that would be mapped.
@@ -248,13 +314,16 @@ pub fn check_file(path: &Path, options: &DiscoverOptions) -> Result<(), RejectRe
         std::io::ErrorKind::NotFound => RejectReason::NotALibrary("dangling symlink".into()),
         _ => RejectReason::NotALibrary(e.to_string()),
     })?;
-    match (
-        writable_by_others(&metadata),
-        options.allow_writable_by_others,
-    ) {
-        (Some(mode), false) if metadata.is_file() => Err(RejectReason::WritableByOthers { mode }),
-        _ => Ok(()),
+    if options.allow_writable_by_others || !metadata.is_file() {
+        return Ok(());
     }
+    permissions::check_trusted(path, &metadata)?;
+    if let Some(target_dir) = permissions::symlink_target_dir(path) {
+        let dir_metadata = std::fs::metadata(&target_dir)
+            .map_err(|e| RejectReason::Unreadable(format!("{}: {e}", target_dir.display())))?;
+        permissions::check_trusted(&target_dir, &dir_metadata)?;
+    }
+    Ok(())
 }
 
 fn reject_reason(e: LibraryError) -> RejectReason {
@@ -320,7 +389,7 @@ fn layout_error_summary(dump: &str) -> String {
     }
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match joined.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &joined[..cut]),

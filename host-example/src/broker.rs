@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
+use connector_api::ProbeCommand;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
@@ -34,6 +35,11 @@ pub struct BrokerOptions {
     /// Load from a plugin directory (and files) that group or others may write to; refused by
     /// default, since anyone who can write there can run code in the broker.
     pub allow_writable_plugin_dir: bool,
+    /// The command that loads each new plugin build in a child process before the broker maps
+    /// it ([`crate::reload::probe_command`] for this executable). `None` (the default for
+    /// in-process use) maps files unprobed: a library that crashes while loading takes the
+    /// broker down. `host-example` always sets it.
+    pub probe: Option<ProbeCommand>,
     /// Pending sign-ins; default in memory. [`Broker::open`] replaces it with the store the
     /// config's `session_store` names.
     pub store: Arc<dyn PendingStore>,
@@ -49,6 +55,7 @@ impl BrokerOptions {
             maintenance_interval: Duration::from_secs(1),
             demo: false,
             allow_writable_plugin_dir: false,
+            probe: None,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -146,7 +153,8 @@ impl Broker {
             }
         }
         let loader = Loader::new(&options.plugins, options.state_dir.as_deref())
-            .allow_writable_by_others(options.allow_writable_plugin_dir);
+            .allow_writable_by_others(options.allow_writable_plugin_dir)
+            .probe(options.probe.clone());
         let scan = loader.scan()?;
         let first = build_generation(1, &config.connectors, &scan)?;
         for instance in &first.instances {

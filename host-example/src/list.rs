@@ -2,8 +2,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use connector_api::{Discovery, discover};
+use connector_api::{DiscoverOptions, Discovery, discover_with};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -56,9 +57,14 @@ impl From<&Discovery> for Listing {
     }
 }
 
-/// Lists `dir`; exit 0 when the directory could be read, 1 when not.
-pub fn run(dir: &Path, json: bool) -> ExitCode {
-    let discovery = match discover(dir) {
+/// Lists `dir`, probing each file in a child process first (each under `probe_timeout`, see
+/// [`crate::reload`]); exit 0 when the directory could be read, 1 when not.
+pub fn run(dir: &Path, json: bool, probe_timeout: Duration) -> ExitCode {
+    let options = DiscoverOptions {
+        probe: Some(crate::reload::probe_command().with_timeout(probe_timeout)),
+        ..DiscoverOptions::default()
+    };
+    let discovery = match discover_with(dir, &options) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("host-example: {e}");

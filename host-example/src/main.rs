@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use host_example::{Broker, BrokerConfig, BrokerOptions, demo, list};
+use host_example::{Broker, BrokerConfig, BrokerOptions, demo, list, reload};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
@@ -29,6 +29,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// How long loading one plugin file in the probe process may take.
+        #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+        plugin_probe_timeout: Seconds,
     },
     /// Serve the connectors a config file asks for.
     Serve {
@@ -49,6 +52,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Loads one plugin file in this (child) process and reports how it went: the probe that
+    /// the broker runs before it maps a file itself.
+    #[command(name = reload::PROBE_SUBCOMMAND, hide = true)]
+    ProbePlugin { file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -63,9 +70,40 @@ struct Common {
     /// by default, since anyone who can write there can run code in this broker.
     #[arg(long)]
     allow_writable_plugin_dir: bool,
+    /// How long loading one new plugin build in the probe process may take before it is
+    /// killed and the file refused ("timed out while loading").
+    #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+    plugin_probe_timeout: Seconds,
+}
+
+/// A duration given as `10s`, `1.5s` or `10` (seconds).
+#[derive(Clone, Copy)]
+struct Seconds(std::time::Duration);
+
+impl From<Seconds> for std::time::Duration {
+    fn from(s: Seconds) -> Self {
+        s.0
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Seconds, String> {
+    let number = text.strip_suffix('s').unwrap_or(text);
+    match number.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => {
+            Ok(Seconds(std::time::Duration::from_secs_f64(secs)))
+        }
+        _ => Err(format!(
+            "`{text}` is not a positive number of seconds (e.g. 10s)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Before logging starts: the probe's only output is its result line.
+    if let Command::ProbePlugin { file } = &cli.command {
+        return connector_api::probe::run_child(file);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -73,8 +111,13 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::List { plugins, json } => list::run(&plugin_dir(plugins), json),
+    match cli.command {
+        Command::List {
+            plugins,
+            json,
+            plugin_probe_timeout,
+        } => list::run(&plugin_dir(plugins), json, plugin_probe_timeout.into()),
+        Command::ProbePlugin { .. } => unreachable!("handled before logging starts"),
         Command::Serve {
             plugins,
             config,
@@ -126,6 +169,7 @@ fn options(plugins: PathBuf, common: &Common, demo: bool) -> BrokerOptions {
         state_dir: common.state_dir.clone(),
         demo,
         allow_writable_plugin_dir: common.allow_writable_plugin_dir,
+        probe: Some(reload::probe_command().with_timeout(common.plugin_probe_timeout.into())),
         ..BrokerOptions::new(plugins)
     }
 }

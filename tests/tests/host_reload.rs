@@ -4,9 +4,12 @@ mod host_support;
 
 use std::time::Duration;
 
+use connector_api::ProbeCommand;
+use host_example::BrokerOptions;
+use host_example::reload::PROBE_SUBCOMMAND;
 use host_support::{
-    TestBroker, callback, echo_build_2, echo_connector, echo_dir, eventually, http, start_sign_in,
-    status_json,
+    TestBroker, callback, echo_build_2, echo_connector, echo_dir, eventually, host_example_bin,
+    http, start_sign_in, status_json,
 };
 use serde_json::Value;
 
@@ -123,5 +126,142 @@ async fn a_callback_in_flight_during_a_reload_completes() {
         (status, &json["user"]["id"]),
         (200, &"echo-slow".into()),
         "{json}"
+    );
+}
+
+/// `/api/connectors`' first description, which the echo plugin ends with `build=<n>`.
+async fn build_serving(b: &TestBroker) -> String {
+    let json = get_json(&b.at("/api/connectors")).await;
+    let description = json["connectors"][0]["metadata"]["description"]["en"].clone();
+    description
+        .as_str()
+        .and_then(|d| d.rsplit_once("build="))
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| panic!("no build in {json}"))
+}
+
+async fn sign_in_works(b: &TestBroker) {
+    let s = start_sign_in(&b.url, "echo", None).await;
+    let query = [("state", s.state.as_str()), ("code", "ada")];
+    let (status, json) = status_json(callback(&b.url, "echo", &query, Some(&s.cookie)).await).await;
+    assert_eq!(
+        (status, &json["user"]["id"]),
+        (200, &"echo-ada".into()),
+        "{json}"
+    );
+}
+
+fn probing(options: &mut BrokerOptions) {
+    let probe = ProbeCommand::new(host_example_bin(), [PROBE_SUBCOMMAND]);
+    options.probe = Some(probe.with_timeout(Duration::from_secs(2)));
+}
+
+/// Files that crash, hang or are cut short, dropped into the plugin directory of a running
+/// broker: the reload refuses each with what happened (the probe takes the crashes), the
+/// running connector stays on its build and keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refuses_libraries_that_crash_hang_or_are_cut_and_the_old_connectors_stay() {
+    let b = TestBroker::start_with(echo_dir(), &echo_connector("echo", "Hi", None), probing).await;
+    for package in [
+        "aborting-init-plugin",
+        "segfaulting-init-plugin",
+        "hanging-init-plugin",
+    ] {
+        b.plugins.add(package);
+    }
+    let whole = std::fs::read(echo_build_2()).unwrap();
+    b.plugins.write("cut.so", &whole[..whole.len() / 3]);
+
+    let report = b.broker.reload().await.expect("the reload itself succeeds");
+    let refused: Vec<(String, String)> = report
+        .refused
+        .iter()
+        .map(|r| {
+            let name = r.file.file_name().unwrap().to_string_lossy().into_owned();
+            (name, r.reason.clone())
+        })
+        .collect();
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert!(
+        refused[0].0 == "cut.so" && refused[0].1.starts_with("truncated: file is "),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].1.starts_with("crashed while loading: SIGABRT"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[2].1, "timed out while loading after 2 s");
+    assert_eq!(refused[3].1, "crashed while loading: SIGSEGV");
+    assert_eq!(report.libraries.len(), 1);
+    assert!(!report.libraries[0].new_build);
+    assert_eq!(build_serving(&b).await, "1");
+    sign_in_works(&b).await;
+}
+
+/// A plugin file replaced by a cut copy of a new build fails that reload (its factory is
+/// gone) and build 1 keeps serving; once the file is complete, the next reload takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_cut_short_keeps_the_old_build_until_it_is_complete() {
+    let build_2 = tokio::task::spawn_blocking(echo_build_2).await.unwrap();
+    let b = TestBroker::start_with(echo_dir(), &echo_connector("echo", "Hi", None), probing).await;
+    let whole = std::fs::read(&build_2).unwrap();
+    let file = b.plugins.path().join("libecho.so");
+    std::fs::write(&file, &whole[..whole.len() - 4096]).unwrap();
+    let error = b.broker.reload().await.unwrap_err();
+    assert!(error.to_string().contains("echo-web"), "{error}");
+    assert_eq!(build_serving(&b).await, "1");
+    sign_in_works(&b).await;
+
+    std::fs::write(&file, &whole).unwrap();
+    let report = b.broker.reload().await.expect("the complete file loads");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(build_serving(&b).await, "2");
+}
+
+/// What is loaded is what was hashed: a different library planted in the state directory
+/// under the exact name the copy of `libecho.so` would get is replaced, not loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_planted_under_the_name_of_a_copy_is_not_loaded() {
+    use sha2::Digest as _;
+    let build_2 = tokio::task::spawn_blocking(echo_build_2).await.unwrap();
+    let plugins = echo_dir();
+    let build_1 = std::fs::read(plugins.path().join("libecho.so")).unwrap();
+    let hash = format!("{:x}", sha2::Sha256::digest(&build_1));
+    let state = plugins.path().join(".loaded");
+    std::fs::create_dir(&state).unwrap();
+    let planted = state.join(format!("libecho-{}.so", &hash[..16]));
+    std::fs::copy(&build_2, &planted).unwrap();
+
+    let b = TestBroker::start(plugins, &echo_connector("echo", "Hi", None)).await;
+    assert_eq!(build_serving(&b).await, "1", "the planted build 2 ran");
+    assert_eq!(std::fs::read(&planted).unwrap(), build_1);
+}
+
+/// The state directory holds what gets loaded: an existing one that others may write to
+/// stops the start, naming it with its mode and owner.
+#[tokio::test]
+async fn an_existing_state_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let plugins = echo_dir();
+    let state = plugins.path().join(".loaded");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let Err(error) = TestBroker::open_with(
+        plugins,
+        &echo_connector("echo", "Hi", None),
+        |_| None,
+        |_| {},
+    )
+    .await
+    else {
+        panic!("started with a world-writable state directory");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "{} is writable by other users (mode 777, owner uid ",
+            state.display()
+        )),
+        "{message}"
     );
 }

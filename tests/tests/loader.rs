@@ -6,12 +6,14 @@
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use connector_api::{
     AuthorizationRequest, DiscoverError, DiscoverOptions, ErrorCode, FormItem, FormItemType,
-    Metadata, Platform, Plugin, RejectReason, SelectItem, SocialUserInfo, discover, discover_with,
+    Insecure, Metadata, Platform, Plugin, ProbeCommand, RejectReason, SelectItem, SocialUserInfo,
+    discover, discover_with,
 };
-use connector_tests::{PluginDir, load_private};
+use connector_tests::{PluginDir, library_path, load_private};
 use serde_json::{Value, json};
 
 /// One echo instance shared by the tests of this process.
@@ -436,10 +438,10 @@ fn a_directory_others_can_write_is_refused_unless_allowed() {
     dir.add("echo-plugin");
     set_mode(dir.path(), 0o777);
     match discover(dir.path()) {
-        Err(e @ DiscoverError::WritableByOthers { mode: 0o777, .. }) => {
+        Err(e @ DiscoverError::Insecure(Insecure::WritableByOthers { mode: 0o777, .. })) => {
             let text = e.to_string();
             assert!(
-                text.contains("writable by other users (mode 777)"),
+                text.contains("writable by other users (mode 777, owner uid "),
                 "{text}"
             );
             assert!(text.contains(&dir.path().display().to_string()), "{text}");
@@ -450,13 +452,14 @@ fn a_directory_others_can_write_is_refused_unless_allowed() {
     assert!(
         matches!(
             discover(dir.path()),
-            Err(DiscoverError::WritableByOthers { .. })
+            Err(DiscoverError::Insecure(Insecure::WritableByOthers { .. }))
         ),
         "g+w too"
     );
 
     let allow = DiscoverOptions {
         allow_writable_by_others: true,
+        ..DiscoverOptions::default()
     };
     let found = discover_with(dir.path(), &allow).unwrap();
     assert_eq!(found.plugins.len(), 1);
@@ -486,8 +489,238 @@ fn a_plugin_file_others_can_write_and_a_dangling_symlink_are_refused() {
             ),
             (
                 "libecho_plugin.so".to_string(),
-                RejectReason::WritableByOthers { mode: 0o666 }
+                RejectReason::Insecure(Insecure::WritableByOthers {
+                    path: echo.clone(),
+                    mode: 0o666,
+                    owner: euid(),
+                })
             ),
         ]
     );
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The built `host-example`, whose hidden subcommand is the probe's child side.
+fn host_example_bin() -> std::path::PathBuf {
+    let bin = library_path("echo-plugin").with_file_name("host-example");
+    assert!(bin.is_file(), "no {}", bin.display());
+    bin
+}
+
+fn probing(timeout: Duration) -> DiscoverOptions {
+    DiscoverOptions {
+        probe: Some(
+            ProbeCommand::new(host_example_bin(), ["__probe-plugin"]).with_timeout(timeout),
+        ),
+        ..DiscoverOptions::default()
+    }
+}
+
+/// The probe loads each file in a child: libraries whose ELF constructors abort, segfault or
+/// hang are refused with what happened, the child's own refusals come back as the same typed
+/// reasons an in-process load gives, and the good plugin loads (in this process, only then).
+#[test]
+fn the_probe_refuses_libraries_that_crash_or_hang_while_loading_and_the_others_load() {
+    let dir = PluginDir::new();
+    dir.add("echo-plugin");
+    for package in [
+        "aborting-init-plugin",
+        "segfaulting-init-plugin",
+        "hanging-init-plugin",
+        "panicking-init-plugin",
+        "not-a-plugin",
+        "old-api-plugin",
+    ] {
+        dir.add(package);
+    }
+    let limit = Duration::from_secs(2);
+    let found = discover_with(dir.path(), &probing(limit)).unwrap();
+    let loaded: Vec<_> = found.plugins.iter().map(|p| file_name(p.path())).collect();
+    assert_eq!(loaded, ["libecho_plugin.so"]);
+    let rejected: Vec<(&str, &RejectReason)> = found
+        .rejected
+        .iter()
+        .map(|r| (file_name(&r.path), &r.reason))
+        .collect();
+    let crashed = |signal: &str, output: &str| RejectReason::Crashed {
+        signal: signal.into(),
+        output: output.into(),
+    };
+    assert_eq!(
+        rejected,
+        [
+            (
+                "libaborting_init_plugin.so",
+                &crashed(
+                    "SIGABRT",
+                    "aborting-init-plugin: aborting in its constructor"
+                )
+            ),
+            (
+                "libhanging_init_plugin.so",
+                &RejectReason::TimedOut { limit }
+            ),
+            ("libnot_a_plugin.so", &RejectReason::NotAPlugin,),
+            (
+                "libold_api_plugin.so",
+                &RejectReason::IncompatibleVersion {
+                    plugin: "0.0.1".into(),
+                    host: "0.1.0".into(),
+                }
+            ),
+            ("libpanicking_init_plugin.so", &RejectReason::InitPanicked),
+            ("libsegfaulting_init_plugin.so", &crashed("SIGSEGV", "")),
+        ]
+    );
+    assert_eq!(
+        found.rejected[0].reason.to_string(),
+        "crashed while loading: SIGABRT (stderr: aborting-init-plugin: aborting in its constructor)"
+    );
+    assert_eq!(
+        found.rejected[1].reason.to_string(),
+        "timed out while loading after 2 s"
+    );
+}
+
+/// Cuts of a real plugin, from 1 KB to one byte short, through `host-example list` (a child
+/// process, so that a crash fails this test rather than killing it): each is refused as
+/// truncated with the sizes, the good plugin beside them loads, and the lister exits 0.
+#[test]
+fn truncated_libraries_are_refused_naming_the_sizes_and_never_mapped() {
+    let dir = PluginDir::new();
+    dir.add("echo-plugin");
+    let whole = std::fs::read(library_path("huggingface-plugin")).unwrap();
+    let cuts = [
+        1_000,
+        5_000,
+        100_000,
+        1_000_000,
+        whole.len() / 2,
+        whole.len() - 1,
+    ];
+    for cut in cuts {
+        dir.write(&format!("cut-{cut:09}.so"), &whole[..cut]);
+    }
+    let output = std::process::Command::new(host_example_bin())
+        .args(["list", "--json", "--plugins"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["connectors"][0]["id"], "echo-web", "{listing}");
+    let reasons: Vec<&str> = listing["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), cuts.len(), "{listing}");
+    for (cut, reason) in cuts.iter().zip(&reasons) {
+        let prefix = format!("truncated: file is {cut} bytes, ");
+        assert!(reason.starts_with(&prefix), "{reason}");
+        let end: u64 = reason.rsplit(" ends at ").next().unwrap().parse().unwrap();
+        assert!(end > *cut as u64 && end <= whole.len() as u64, "{reason}");
+    }
+}
+
+/// `host-example list` over libraries that crash while loading: it survives, names each with
+/// the signal, and the libraries' own output does not reach its stderr.
+#[test]
+fn host_example_list_survives_libraries_that_crash_while_loading() {
+    let dir = PluginDir::new();
+    dir.add("echo-plugin");
+    dir.add("aborting-init-plugin");
+    dir.add("segfaulting-init-plugin");
+    dir.add("hanging-init-plugin");
+    let output = std::process::Command::new(host_example_bin())
+        .args(["list", "--plugin-probe-timeout", "1s", "--plugins"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", output.status);
+    for line in [
+        "1 connector(s) loaded from",
+        "libaborting_init_plugin.so: crashed while loading: SIGABRT",
+        "libsegfaulting_init_plugin.so: crashed while loading: SIGSEGV",
+        "libhanging_init_plugin.so: timed out while loading after 1 s",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in {stdout}");
+    }
+    assert!(!stderr.contains("aborting in its constructor"), "{stderr}");
+}
+
+/// Like ssh's StrictModes: a plugin file or directory owned by another user (not root) is
+/// refused naming the path, mode and owner; a symlink is judged by its target's directory.
+#[test]
+fn files_and_directories_owned_by_another_user_or_reached_through_a_writable_directory_are_refused()
+{
+    if euid() != 0 {
+        println!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let nobody = 65534;
+    let dir = PluginDir::new();
+    let echo = dir.add("echo-plugin");
+    std::os::unix::fs::chown(&echo, Some(nobody), None).unwrap();
+    let elsewhere = PluginDir::new();
+    let target = elsewhere.add("huggingface-plugin");
+    set_mode(elsewhere.path(), 0o777);
+    std::os::unix::fs::symlink(&target, dir.path().join("linked.so")).unwrap();
+
+    let found = discover(dir.path()).unwrap();
+    assert!(found.plugins.is_empty(), "{:?}", found.plugins);
+    let reasons: Vec<String> = found
+        .rejected
+        .iter()
+        .map(|r| r.reason.to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            format!(
+                "{} is owned by uid 65534, neither this host's user (uid 0) nor root (mode 755): \
+                 its owner can run code in this host",
+                echo.display()
+            ),
+            format!(
+                "{} is writable by other users (mode 777, owner uid 0): anyone who can write it \
+                 can run code in this host",
+                std::fs::canonicalize(elsewhere.path()).unwrap().display()
+            ),
+        ]
+    );
+    set_mode(elsewhere.path(), 0o700);
+
+    std::os::unix::fs::chown(dir.path(), Some(nobody), None).unwrap();
+    let error = discover(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            DiscoverError::Insecure(Insecure::ForeignOwner { owner: 65534, .. })
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&dir.path().display().to_string())
+    );
+    let allow = DiscoverOptions {
+        allow_writable_by_others: true,
+        ..DiscoverOptions::default()
+    };
+    assert_eq!(discover_with(dir.path(), &allow).unwrap().plugins.len(), 2);
+    std::os::unix::fs::chown(dir.path(), Some(0), None).unwrap();
 }

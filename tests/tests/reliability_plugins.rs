@@ -13,8 +13,8 @@ use std::path::Path;
 use connector_tests::PluginDir;
 use host_example::{Broker, BrokerConfig, BrokerOptions, StartError};
 use host_support::{
-    TestBroker, assert_error, callback, echo_connector, http, reload, reload_failed, start_sign_in,
-    status_json,
+    Host, TestBroker, assert_error, callback, echo_build_2, echo_connector, echo_dir, eventually,
+    host_example_bin, http, reload, reload_failed, start_sign_in, status_json,
 };
 use serde_json::json;
 
@@ -92,10 +92,14 @@ fn bad_directory() -> (PluginDir, Vec<(&'static str, String)>) {
             "RELIABILITY plugins unreadable=skipped (running as root: chmod 000 does not stop root reading)"
         );
     }
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
     expected.push((
         "writable.so",
-        "writable by other users (mode 666): anyone who can write it can run code in this host"
-            .into(),
+        format!(
+            "{{dir}}/writable.so is writable by other users (mode 666, owner uid {euid}): anyone \
+             who can write it can run code in this host"
+        ),
     ));
     (dir, expected)
 }
@@ -201,7 +205,7 @@ fn a_directory_others_can_write_is_refused_unless_allowed() {
     assert!(matches!(e, StartError::Scan(_)), "{e}");
     let message = e.to_string();
     assert!(
-        message.contains("writable by other users (mode 777)")
+        message.contains("writable by other users (mode 777, owner uid ")
             && message.contains("--allow-writable-plugin-dir"),
         "{message}"
     );
@@ -228,4 +232,214 @@ async fn a_reload_on_a_directory_made_writable_keeps_the_old_connectors() {
     );
     assert_sign_in_works(&b).await;
     set_mode(b.plugins.path(), 0o700);
+}
+
+/// `host-example serve` over `plugins` with a config for the echo connector (kept in `config`).
+fn serve(plugins: &Path, config: &tempfile::TempDir) -> Host {
+    let file = config.path().join("broker.toml");
+    let text = format!(
+        "public_url = \"http://127.0.0.1:1\"\n{}",
+        echo_connector("echo", "Hi", None)
+    );
+    std::fs::write(&file, text).unwrap();
+    let args = [
+        "serve",
+        "--plugins",
+        &plugins.display().to_string(),
+        "--config",
+        &file.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--plugin-probe-timeout",
+        "2s",
+    ];
+    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+    Host::spawn(&args, &[]).expect("host-example serves")
+}
+
+/// The `plugin refused` lines logged so far.
+fn refusals(host: &Host) -> Vec<String> {
+    let log = host.stderr.lock().unwrap();
+    log.lines()
+        .filter(|l| l.contains("plugin refused"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn still_running(host: &mut Host) {
+    let status = host.child.try_wait().unwrap();
+    assert!(
+        status.is_none(),
+        "the broker died: {status:?}\n{}",
+        host.stderr.lock().unwrap()
+    );
+}
+
+async fn process_sign_in_works(url: &str) {
+    let s = start_sign_in(url, "echo", None).await;
+    let query = [("state", s.state.as_str()), ("code", "ada")];
+    let (status, json) = status_json(callback(url, "echo", &query, Some(&s.cookie)).await).await;
+    assert_eq!((status, &json["user"]["id"]), (200, &json!("echo-ada")));
+}
+
+/// A running `host-example serve` gets libraries that abort, segfault or hang in their
+/// constructors and a cut file, then SIGHUP: it logs each refusal, stays up and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_broker_survives_sighup_with_libraries_that_crash_while_loading() {
+    let plugins = echo_dir();
+    let config = tempfile::tempdir().unwrap();
+    let mut host = serve(plugins.path(), &config);
+    for package in [
+        "aborting-init-plugin",
+        "segfaulting-init-plugin",
+        "hanging-init-plugin",
+    ] {
+        plugins.add(package);
+    }
+    let whole = std::fs::read(connector_tests::library_path("huggingface-plugin")).unwrap();
+    plugins.write("cut.so", &whole[..1_000_000]);
+    host.signal(libc::SIGHUP);
+    let logged = eventually(std::time::Duration::from_secs(30), || {
+        let lines = refusals(&host);
+        async move { (lines.len() >= 4).then_some(lines) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("no refusals logged: {}", host.stderr.lock().unwrap()));
+    let log = logged.join("\n");
+    for reason in [
+        "crashed while loading: SIGABRT",
+        "crashed while loading: SIGSEGV",
+        "timed out while loading after 2 s",
+        "truncated: file is 1000000 bytes, ",
+    ] {
+        assert!(log.contains(reason), "no {reason:?} in {log}");
+    }
+    still_running(&mut host);
+    process_sign_in_works(&host.url).await;
+    host.stop();
+}
+
+/// The plugin file rewritten slowly, four times, while the broker reloads every 20 ms: the
+/// broker never dies, every refusal says the file is incomplete, and once
+/// the writer is done the complete new build serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_reloading_while_its_plugin_is_rewritten_never_crashes() {
+    let build_2 = tokio::task::spawn_blocking(echo_build_2).await.unwrap();
+    let build_1 = connector_tests::library_path("echo-plugin");
+    let plugins = echo_dir();
+    let config = tempfile::tempdir().unwrap();
+    let mut host = serve(plugins.path(), &config);
+    let target = plugins.path().join("libecho.so");
+    let writer = std::thread::spawn(move || {
+        for round in 0..4 {
+            let source = if round % 2 == 0 { &build_2 } else { &build_1 };
+            write_slowly(source, &target);
+        }
+    });
+    while !writer.is_finished() {
+        host.signal(libc::SIGHUP);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        still_running(&mut host);
+    }
+    writer.join().unwrap();
+    host.signal(libc::SIGHUP);
+    let url = host.url.clone();
+    let serving_1 = eventually(std::time::Duration::from_secs(30), || {
+        let url = url.clone();
+        async move {
+            let (_, json) = status_json(
+                http()
+                    .get(format!("{url}/api/connectors"))
+                    .send()
+                    .await
+                    .ok()?,
+            )
+            .await;
+            let description = json["connectors"][0]["metadata"]["description"]["en"]
+                .as_str()?
+                .to_owned();
+            description.ends_with("build=1").then_some(())
+        }
+    })
+    .await;
+    still_running(&mut host);
+    let lines = refusals(&host);
+    println!(
+        "RELIABILITY plugins rewrite_during_reload refusals={}",
+        lines.len()
+    );
+    for line in &lines {
+        assert!(
+            // An empty file (`cp` has just truncated it) is "file too short".
+            [
+                "changed while being read",
+                "truncated: file is ",
+                "file too short"
+            ]
+            .iter()
+            .any(|reason| line.contains(reason)),
+            "{line}"
+        );
+    }
+    assert!(
+        serving_1.is_some(),
+        "the last complete build (1) is not served"
+    );
+    process_sign_in_works(&host.url).await;
+    host.stop();
+}
+
+/// Rewrites `target` in place as `cp` does (truncate, then write), in 32 pieces a few
+/// milliseconds apart, so that a reload meets it half-written.
+fn write_slowly(source: &Path, target: &Path) {
+    use std::io::Write as _;
+    let bytes = std::fs::read(source).unwrap();
+    let mut file = std::fs::File::create(target).unwrap();
+    for chunk in bytes.chunks(bytes.len().div_ceil(32)) {
+        file.write_all(chunk).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The state directory is created `0700` even under umask 000.
+#[test]
+fn a_state_directory_is_created_private_whatever_the_umask() {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    let plugins = echo_dir();
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("broker.toml");
+    let text = format!(
+        "public_url = \"http://127.0.0.1:1\"\n{}",
+        echo_connector("echo", "Hi", None)
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut command = std::process::Command::new(host_example_bin());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(plugins.path())
+        .arg("--config")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: umask(2) is async-signal-safe and cannot fail.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let listening = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("host-example listening on "));
+    let mode =
+        std::fs::metadata(plugins.path().join(".loaded")).map(|m| m.permissions().mode() & 0o777);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the broker did not start");
+    assert_eq!(mode.unwrap(), 0o700);
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct LoadSample {
     /// Plugin files in the directory.
     pub files: usize,
-    /// Wall time of `connector_api::discover`, in milliseconds.
+    /// Wall time of `connector_api::discover_with`, in milliseconds.
     pub ms: f64,
     /// Plugins loaded.
     pub loaded: usize,
@@ -19,9 +19,13 @@ pub struct LoadSample {
     pub rejected: usize,
 }
 
+/// The hidden subcommand of `connector-bench` that is the probe's child side.
+pub const PROBE_SUBCOMMAND: &str = "__probe-plugin";
+
 /// Copies `library` `copies` times into a fresh directory (each copy is a new file, so each
-/// is really loaded: a loaded path is never loaded twice), then times the discovery.
-pub fn measure(library: &Path, copies: usize) -> Result<LoadSample, String> {
+/// is really loaded: a loaded path is never loaded twice), then times the discovery; with
+/// `probe`, each file is first loaded in a child process (this executable's probe subcommand).
+pub fn measure(library: &Path, copies: usize, probe: bool) -> Result<LoadSample, String> {
     let dir = tempfile::Builder::new()
         .prefix("connector-bench-plugins-")
         .tempdir()
@@ -32,7 +36,18 @@ pub fn measure(library: &Path, copies: usize) -> Result<LoadSample, String> {
         std::fs::copy(library, &target).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     let start = Instant::now();
-    let discovery = connector_api::discover(dir.path()).map_err(|e| e.to_string())?;
+    let options = connector_api::DiscoverOptions {
+        probe: match probe {
+            true => Some(
+                connector_api::ProbeCommand::current_exe([PROBE_SUBCOMMAND])
+                    .map_err(|e| e.to_string())?,
+            ),
+            false => None,
+        },
+        ..connector_api::DiscoverOptions::default()
+    };
+    let discovery =
+        connector_api::discover_with(dir.path(), &options).map_err(|e| e.to_string())?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(LoadSample {
         files: copies,

@@ -57,7 +57,13 @@ enum Cmd {
         files: usize,
         #[arg(long)]
         plugin: Option<PathBuf>,
+        /// Load each file in a probe process first, as a host should (`load::PROBE_SUBCOMMAND`).
+        #[arg(long)]
+        probe: bool,
     },
+    /// The probe's child side: loads one plugin file and reports how it went.
+    #[command(name = load::PROBE_SUBCOMMAND, hide = true)]
+    ProbePlugin { file: PathBuf },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,11 +125,19 @@ fn main() -> Result<(), String> {
             let sample = host::measure(&plugin, &endpoint, store, concurrency, count, warmup)?;
             print_json(&sample)
         }
-        Cmd::Load { files, plugin } => {
+        Cmd::Load {
+            files,
+            plugin,
+            probe,
+        } => {
             let path = plugin.unwrap_or_else(|| paths::library("huggingface-plugin"));
-            let sample = load::measure(&path, files)?;
+            let sample = load::measure(&path, files, probe)?;
             print_json(&sample)
         }
+        Cmd::ProbePlugin { file } => match connector_api::probe::run_child(&file) {
+            code if code == std::process::ExitCode::SUCCESS => Ok(()),
+            _ => Err("cannot report the probe result".into()),
+        },
     }
 }
 
