@@ -55,6 +55,13 @@ pub fn library_path(package: &str) -> PathBuf {
     path
 }
 
+/// The built `host-example` executable, next to the workspace's plugins (built with them).
+pub fn host_example_bin() -> PathBuf {
+    let bin = library_path("huggingface-plugin").with_file_name("host-example");
+    assert!(bin.is_file(), "no {}", bin.display());
+    bin
+}
+
 /// `target/<profile>`: test executables live in its `deps/`, uplifted cdylibs in it.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");

@@ -13,7 +13,7 @@ use connector_api::{
     Insecure, Metadata, Platform, Plugin, ProbeCommand, RejectReason, SelectItem, SocialUserInfo,
     discover, discover_with,
 };
-use connector_tests::{PluginDir, library_path, load_private};
+use connector_tests::{PluginDir, host_example_bin, library_path, load_private};
 use serde_json::{Value, json};
 
 /// One echo instance shared by the tests of this process.
@@ -502,13 +502,6 @@ fn a_plugin_file_others_can_write_and_a_dangling_symlink_are_refused() {
 fn euid() -> u32 {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// The built `host-example`, whose hidden subcommand is the probe's child side.
-fn host_example_bin() -> std::path::PathBuf {
-    let bin = library_path("echo-plugin").with_file_name("host-example");
-    assert!(bin.is_file(), "no {}", bin.display());
-    bin
 }
 
 fn probing(timeout: Duration) -> DiscoverOptions {

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
+pub use connector_tests::host_example_bin;
 use connector_tests::{PluginDir, library_path};
 use host_example::{Broker, BrokerConfig, BrokerOptions};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
@@ -226,17 +227,6 @@ fn build_echo(target: &Path, build: &str) {
 pub fn library_file(package: &str) -> String {
     use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
     format!("{DLL_PREFIX}{}{DLL_SUFFIX}", package.replace('-', "_"))
-}
-
-/// The built `host-example` executable (next to the workspace's plugins, which `library_path`
-/// builds with it).
-pub fn host_example_bin() -> PathBuf {
-    let bin = library_path("huggingface-plugin")
-        .parent()
-        .expect("profile dir")
-        .join("host-example");
-    assert!(bin.is_file(), "no {}", bin.display());
-    bin
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most `within`.
