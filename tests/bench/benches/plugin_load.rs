@@ -2,18 +2,22 @@
 //! child process, as hosts should) and without, side by side: one Hugging Face plugin, and a
 //! directory of 50 copies (each copy is a separate file, so each is probed and loaded).
 //!
-//! Each iteration runs `connector-bench load --files N [--probe]` and times the whole process,
-//! from spawn to exit: startup, discovery, probe children and `dlopen`s.
+//! The directories are filled once; each iteration runs `connector-bench load --dir DIR
+//! [--probe]` and times the whole process, from spawn to exit: startup, discovery, probe
+//! children and `dlopen`s (a fresh process maps every file anew).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use connector_bench::paths;
+use connector_bench::{load, paths};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn load_in_a_fresh_process(files: usize, probe: bool) {
+fn load_in_a_fresh_process(dir: &Path, files: usize, probe: bool) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_connector-bench"));
-    command.args(["load", "--files", &files.to_string()]);
+    command
+        .args(["load", "--files", &files.to_string(), "--dir"])
+        .arg(dir);
     if probe {
         command.arg("--probe");
     }
@@ -38,14 +42,17 @@ fn plugin_load(c: &mut Criterion) {
         panic!("{e}");
     }
     for (files, samples) in [(1, 30), (50, 10)] {
+        let dir = tempfile::tempdir().unwrap();
+        load::fill(dir.path(), &paths::library("huggingface-plugin"), files).unwrap();
+        let dir = dir.path();
         let mut group = c.benchmark_group(format!("load_{files}_fresh_process"));
         group.sample_size(samples);
         group.measurement_time(Duration::from_secs(10));
         group.bench_function("probed", |b| {
-            b.iter(|| load_in_a_fresh_process(files, true))
+            b.iter(|| load_in_a_fresh_process(dir, files, true))
         });
         group.bench_function("unprobed", |b| {
-            b.iter(|| load_in_a_fresh_process(files, false))
+            b.iter(|| load_in_a_fresh_process(dir, files, false))
         });
         group.finish();
     }

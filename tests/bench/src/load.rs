@@ -30,11 +30,23 @@ pub fn measure(library: &Path, copies: usize, probe: bool) -> Result<LoadSample,
         .prefix("connector-bench-plugins-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    fill(dir.path(), library, copies)?;
+    measure_dir(dir.path(), probe)
+}
+
+/// Copies `library` `copies` times into `dir`, as distinct files.
+pub fn fill(dir: &Path, library: &Path, copies: usize) -> Result<(), String> {
     let suffix = connector_api::PLUGIN_SUFFIX;
     for i in 0..copies {
-        let target = dir.path().join(format!("huggingface-{i:02}{suffix}"));
+        let target = dir.join(format!("huggingface-{i:02}{suffix}"));
         std::fs::copy(library, &target).map_err(|e| format!("{}: {e}", target.display()))?;
     }
+    Ok(())
+}
+
+/// Times the discovery of `dir` as it is (see [`measure`]).
+pub fn measure_dir(dir: &Path, probe: bool) -> Result<LoadSample, String> {
+    let copies = std::fs::read_dir(dir).map_err(|e| e.to_string())?.count();
     let start = Instant::now();
     let options = connector_api::DiscoverOptions {
         probe: match probe {
@@ -46,8 +58,7 @@ pub fn measure(library: &Path, copies: usize, probe: bool) -> Result<LoadSample,
         },
         ..connector_api::DiscoverOptions::default()
     };
-    let discovery =
-        connector_api::discover_with(dir.path(), &options).map_err(|e| e.to_string())?;
+    let discovery = connector_api::discover_with(dir, &options).map_err(|e| e.to_string())?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(LoadSample {
         files: copies,

@@ -57,6 +57,9 @@ enum Cmd {
         files: usize,
         #[arg(long)]
         plugin: Option<PathBuf>,
+        /// Discover this directory as it is instead of `--files` fresh copies of `--plugin`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Load each file in a probe process first, as a host should (`load::PROBE_SUBCOMMAND`).
         #[arg(long)]
         probe: bool,
@@ -128,10 +131,14 @@ fn main() -> Result<(), String> {
         Cmd::Load {
             files,
             plugin,
+            dir,
             probe,
         } => {
             let path = plugin.unwrap_or_else(|| paths::library("huggingface-plugin"));
-            let sample = load::measure(&path, files, probe)?;
+            let sample = match dir {
+                Some(dir) => load::measure_dir(&dir, probe)?,
+                None => load::measure(&path, files, probe)?,
+            };
             print_json(&sample)
         }
         Cmd::ProbePlugin { file } => match connector_api::probe::run_child(&file) {
