@@ -1,7 +1,6 @@
 //! The broker: config, plugin loader, registry and pending sign-ins, and what keeps them fresh
 //! (reload, retiring old generations).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -11,10 +10,13 @@ use axum::Router;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::binding::BindingKey;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::pending::{MemoryStore, PendingStore, StoreError, now_ms};
 use crate::registry::{Generation, Registry, build_generation};
 use crate::reload::{Library, Loader, Refused, ScanError};
+use crate::routes::ReloadGate;
+use crate::serve::ServerLimits;
 
 /// How long a started sign-in may take (the issue's 10 minutes).
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
@@ -34,6 +36,11 @@ pub struct BrokerOptions {
     /// Load from a plugin directory (and files) that group or others may write to; refused by
     /// default, since anyone who can write there can run code in the broker.
     pub allow_writable_plugin_dir: bool,
+    /// The shortest time between two reloads through `POST /admin/reload` (default 1 s).
+    pub reload_min_interval: Duration,
+    /// The HTTP server's timers and caps; `None` (the default) takes the config file's
+    /// `[server]` table.
+    pub server: Option<ServerLimits>,
     /// Pending sign-ins; default in memory. [`Broker::open`] replaces it with the store the
     /// config's `session_store` names.
     pub store: Arc<dyn PendingStore>,
@@ -49,6 +56,8 @@ impl BrokerOptions {
             maintenance_interval: Duration::from_secs(1),
             demo: false,
             allow_writable_plugin_dir: false,
+            reload_min_interval: Duration::from_secs(1),
+            server: None,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -111,12 +120,18 @@ pub(crate) struct Inner {
     pub(crate) pending: Arc<dyn PendingStore>,
     pub(crate) sign_in_ttl: Duration,
     pub(crate) demo: bool,
+    server: ServerLimits,
     /// A random id for this broker process, recorded with the sign-ins it starts (see
     /// [`crate::pending::PendingSignIn::origin`]).
     pub(crate) origin: String,
+    /// Authenticates binding cookie values when the store keeps no shared key (see
+    /// [`Broker::binding_key`]).
+    local_binding_key: BindingKey,
     loader: Loader,
     maintenance_interval: Duration,
     next_generation: AtomicU64,
+    /// Rate of reloads through the endpoint.
+    pub(crate) reload_gate: ReloadGate,
     /// One reload at a time: two scans racing would build generations from mixed states.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -145,19 +160,32 @@ impl Broker {
                 .into());
             }
         }
+        let local_binding_key = match options.store.binding_key() {
+            Some(key) => key,
+            None if options.store.is_shared() => {
+                return Err(StoreError(format!(
+                    "the shared {} store provides no binding key: cookies issued by one \
+                     instance would be refused by the others",
+                    options.store.kind()
+                ))
+                .into());
+            }
+            None => BindingKey::random(),
+        };
         let loader = Loader::new(&options.plugins, options.state_dir.as_deref())
             .allow_writable_by_others(options.allow_writable_plugin_dir);
         let scan = loader.scan()?;
         let first = build_generation(1, &config.connectors, &scan)?;
         for instance in &first.instances {
             tracing::info!(
-                connector = %instance.id,
-                factory = %instance.metadata.id,
-                file = %instance.library.source.display(),
+                connector = ?instance.id,
+                factory = ?instance.metadata.id,
+                file = ?instance.library.source,
                 sha256 = %short(&instance.library.sha256),
                 "connector ready"
             );
         }
+        let server = options.server.unwrap_or(config.server);
         Ok(Broker {
             inner: Arc::new(Inner {
                 config,
@@ -165,10 +193,13 @@ impl Broker {
                 pending: options.store,
                 sign_in_ttl: options.sign_in_ttl,
                 demo: options.demo,
+                server,
                 origin: format!("{:016x}", rand::random::<u64>()),
+                local_binding_key,
                 loader,
                 maintenance_interval: options.maintenance_interval,
                 next_generation: AtomicU64::new(2),
+                reload_gate: ReloadGate::new(options.reload_min_interval),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -193,6 +224,15 @@ impl Broker {
     /// The pending sign-in store.
     pub fn store(&self) -> &Arc<dyn PendingStore> {
         &self.inner.pending
+    }
+
+    /// The key binding cookie values are authenticated with: the shared store's (every
+    /// instance honours the cookies the others issued), else this process's own.
+    pub fn binding_key(&self) -> BindingKey {
+        self.inner
+            .pending
+            .binding_key()
+            .unwrap_or_else(|| self.inner.local_binding_key.clone())
     }
 
     /// The config the broker runs.
@@ -226,7 +266,7 @@ impl Broker {
         let (generation, refused) = match built {
             Ok(built) => built,
             Err(e) => {
-                tracing::error!(error = %e, "reload failed; the previous connectors stay");
+                tracing::error!(error = ?e.to_string(), "reload failed; the previous connectors stay");
                 return Err(e);
             }
         };
@@ -236,7 +276,7 @@ impl Broker {
             .store(number + 1, Ordering::SeqCst);
         self.inner.registry.install(generation);
         for lib in report.libraries.iter().filter(|l| l.new_build) {
-            tracing::info!(file = %lib.file, factory = %lib.factory, sha256 = %short(&lib.sha256), generation = number, "new plugin build loaded");
+            tracing::info!(file = ?lib.file, factory = ?lib.factory, sha256 = %short(&lib.sha256), generation = number, "new plugin build loaded");
         }
         tracing::info!(generation = number, "reload complete");
         Ok(report)
@@ -266,22 +306,24 @@ impl Broker {
         crate::routes::router(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, with the maintenance task running.
-    /// Peer addresses are recorded so that `/admin/reload` can insist on loopback.
+    /// Serves on `listener` until `shutdown` completes, with the maintenance task running,
+    /// under the server's timers and connection cap ([`ServerLimits`]). Peer addresses are
+    /// recorded so that `/admin/reload` can insist on loopback.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            crate::serve::serve(listener, self.router(), self.inner.server, shutdown).await;
         maintenance.abort();
         served
+    }
+
+    /// The HTTP server's timers and caps in force.
+    pub fn server_limits(&self) -> ServerLimits {
+        self.inner.server
     }
 
     /// Reloads on every `SIGHUP` (until the broker is dropped).
@@ -316,7 +358,7 @@ impl Broker {
     /// One maintenance round (also callable directly, e.g. by tests).
     pub async fn maintain(&self) {
         if let Err(e) = self.inner.pending.purge(now_ms()).await {
-            tracing::warn!(error = %e, "cannot purge expired sign-ins");
+            tracing::warn!(error = ?e.to_string(), "cannot purge expired sign-ins");
         }
         for lib in self.inner.registry.reap(self.inner.sign_in_ttl) {
             self.retire(lib).await;
@@ -328,12 +370,12 @@ impl Broker {
     async fn retire(&self, lib: Arc<Library>) {
         let plugin = lib.plugin.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || plugin.shutdown()).await {
-            tracing::warn!(error = %e, "plugin shutdown task failed");
+            tracing::warn!(error = ?e.to_string(), "plugin shutdown task failed");
         }
         self.inner.loader.forget(&lib);
         tracing::info!(
-            file = %lib.source.display(),
-            copy = %lib.copy.display(),
+            file = ?lib.source,
+            copy = ?lib.copy,
             sha256 = %short(&lib.sha256),
             "old plugin build shut down (its threads are stopped; its memory stays mapped)"
         );

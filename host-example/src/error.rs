@@ -39,6 +39,9 @@ pub enum HostError {
     CookieMissing,
     /// The browser's sign-in cookie is not the one the state was issued to.
     CookieMismatch,
+    /// The callback presents more than one sign-in cookie: one may have been planted by a
+    /// site that can set cookies for this host (cookie tossing). Nobody is signed in.
+    CookieConflict,
     /// A callback parameter appears twice.
     InvalidRequest,
     /// The pending sign-in store failed.
@@ -55,6 +58,7 @@ impl HostError {
             Self::StateReplayed => "state_replayed",
             Self::CookieMissing => "cookie_missing",
             Self::CookieMismatch => "cookie_mismatch",
+            Self::CookieConflict => "cookie_conflict",
             Self::InvalidRequest => "invalid_request",
             Self::StoreUnavailable => "store_unavailable",
         }
@@ -78,6 +82,10 @@ impl HostError {
                 "This sign-in was started in another browser, or cookies are blocked."
             }
             Self::CookieMismatch => "This sign-in was started in another browser session.",
+            Self::CookieConflict => {
+                "This browser sent two sign-in cookies, so nobody was signed in. \
+                 Clear this site's cookies and start again."
+            }
             Self::InvalidRequest => "The callback repeats a parameter.",
             Self::StoreUnavailable => "Sign-in is unavailable right now. Please try again.",
         }
@@ -148,7 +156,7 @@ impl Failure {
             step = step.as_str(),
             code = self.code,
             status = self.status.as_u16(),
-            message = %self.message,
+            message = ?self.message,
             "sign-in failed"
         );
         let mut response = match json {
@@ -158,6 +166,10 @@ impl Failure {
             }
             false => (self.status, pages::error(&self, demo)).into_response(),
         };
+        // An error page may be for a callback URL that holds a code: never kept by a cache.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -26,8 +26,12 @@ pub async fn sign_in(
         return fail(HostError::UnknownConnector.into());
     };
     let state = binding::random_token();
-    // Reuse the browser's binding so that sign-ins in two tabs do not invalidate each other.
-    let cookie = binding::from_headers(&headers).unwrap_or_else(binding::random_token);
+    // Reuse the browser's binding so that sign-ins in two tabs do not invalidate each other,
+    // but only a value this broker issued: a planted one is replaced.
+    let https = broker.config().is_https();
+    let key = broker.binding_key();
+    let cookie = binding::verified(&headers, binding::cookie_name(https), &key)
+        .unwrap_or_else(|| key.issue());
     let request = AuthorizationRequest {
         state: state.clone(),
         redirect_uri: broker.config().redirect_uri(&id),
@@ -57,11 +61,11 @@ pub async fn sign_in(
         .put(&binding::state_key(&state), pending)
         .await
     {
-        tracing::error!(error = %e, "cannot store a pending sign-in");
+        tracing::error!(error = ?e.to_string(), "cannot store a pending sign-in");
         return fail(HostError::StoreUnavailable.into());
     }
     generation.sign_in_started();
-    let set_cookie = binding::set_cookie(&cookie, ttl.as_secs(), broker.config().is_https());
+    let set_cookie = binding::set_cookie(&cookie, ttl.as_secs(), https);
     (
         StatusCode::SEE_OTHER,
         [
