@@ -17,6 +17,7 @@ use crate::registry::{Generation, Registry, build_generation};
 use crate::reload::{Library, Loader, Refused, ScanError};
 use crate::routes::ReloadGate;
 use crate::serve::ServerLimits;
+use crate::sign_in_rate::{SignInLimits, SignInRate};
 
 /// How long a started sign-in may take (the 10 minutes).
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
@@ -38,6 +39,9 @@ pub struct BrokerOptions {
     pub allow_writable_plugin_dir: bool,
     /// The shortest time between two reloads through `POST /admin/reload` (default 1 s).
     pub reload_min_interval: Duration,
+    /// The per-client rate of sign-ins; `None` (the default) takes the config file's
+    /// `[sign_in]` table.
+    pub sign_in_limits: Option<SignInLimits>,
     /// The HTTP server's timers and caps; `None` (the default) takes the config file's
     /// `[server]` table.
     pub server: Option<ServerLimits>,
@@ -58,6 +62,7 @@ impl BrokerOptions {
             allow_writable_plugin_dir: false,
             reload_min_interval: Duration::from_secs(1),
             server: None,
+            sign_in_limits: None,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -121,6 +126,8 @@ pub(crate) struct Inner {
     pub(crate) sign_in_ttl: Duration,
     pub(crate) demo: bool,
     server: ServerLimits,
+    /// Sign-ins started per client.
+    pub(crate) sign_in_rate: SignInRate,
     /// A random id for this broker process, recorded with the sign-ins it starts (see
     /// [`crate::pending::PendingSignIn::origin`]).
     pub(crate) origin: String,
@@ -186,6 +193,7 @@ impl Broker {
             );
         }
         let server = options.server.unwrap_or(config.server);
+        let sign_in_rate = SignInRate::new(options.sign_in_limits.unwrap_or(config.sign_in));
         Ok(Broker {
             inner: Arc::new(Inner {
                 config,
@@ -194,6 +202,7 @@ impl Broker {
                 sign_in_ttl: options.sign_in_ttl,
                 demo: options.demo,
                 server,
+                sign_in_rate,
                 origin: format!("{:016x}", rand::random::<u64>()),
                 local_binding_key,
                 loader,
@@ -360,6 +369,7 @@ impl Broker {
         if let Err(e) = self.inner.pending.purge(now_ms()).await {
             tracing::warn!(error = ?e.to_string(), "cannot purge expired sign-ins");
         }
+        self.inner.sign_in_rate.purge();
         for lib in self.inner.registry.reap(self.inner.sign_in_ttl) {
             self.retire(lib).await;
         }

@@ -28,6 +28,17 @@
 //! idle_timeout_ms = 60000     # a connection with no request running and no byte moving
 //! max_connections = 10000     # served at once; more wait in the listen backlog
 //! ```
+//!
+//! Sign-ins a client (a peer address; an IPv6 /64) may start, so that one client cannot fill
+//! the pending sign-in store (the defaults shown; `per_minute = 0` disables the limit, e.g.
+//! behind a reverse proxy, where every client has the proxy's address):
+//!
+//! ```toml
+//! [sign_in]
+//! per_minute = 60             # on average; beyond, 429 `sign_in_rate_limited` + Retry-After
+//! burst = 20                  # at once
+//! max_clients = 100000        # clients tracked at once
+//! ```
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +47,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::serve::ServerLimits;
+use crate::sign_in_rate::SignInLimits;
 
 /// A parsed, interpolated config. Connector configs are not yet validated: their plugins do that
 /// when the broker starts ([`crate::registry::build_generation`]).
@@ -53,6 +65,8 @@ pub struct BrokerConfig {
     pub session_prefix: String,
     /// The HTTP server's timers and caps (`[server]`).
     pub server: ServerLimits,
+    /// The per-client rate of sign-ins (`[sign_in]`).
+    pub sign_in: SignInLimits,
 }
 
 /// The default [`BrokerConfig::session_prefix`].
@@ -141,6 +155,8 @@ pub enum ConfigError {
     SessionPrefix(String),
     #[error("`server.{0}` must be at least 1")]
     ServerLimit(&'static str),
+    #[error("`sign_in.{0}` must be at least 1 (or `per_minute` 0, no limit)")]
+    SignInLimit(&'static str),
     #[error("connector `{0}`: `id` must be 1 to 64 letters, digits, `-` or `_`")]
     BadId(String),
     #[error("connector `{0}` is configured twice (instance ids must be unique)")]
@@ -172,6 +188,8 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    sign_in: RawSignIn,
+    #[serde(default)]
     connectors: Vec<RawConnector>,
 }
 
@@ -182,6 +200,30 @@ struct RawServer {
     body_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSignIn {
+    per_minute: Option<u32>,
+    burst: Option<u32>,
+    max_clients: Option<usize>,
+}
+
+impl RawSignIn {
+    fn limits(self) -> Result<SignInLimits, ConfigError> {
+        let defaults = SignInLimits::default();
+        let limits = SignInLimits {
+            per_minute: self.per_minute.unwrap_or(defaults.per_minute),
+            burst: self.burst.unwrap_or(defaults.burst),
+            max_clients: self.max_clients.unwrap_or(defaults.max_clients),
+        };
+        match limits.per_minute > 0 {
+            true if limits.burst == 0 => Err(ConfigError::SignInLimit("burst")),
+            true if limits.max_clients == 0 => Err(ConfigError::SignInLimit("max_clients")),
+            _ => Ok(limits),
+        }
+    }
 }
 
 impl RawServer {
@@ -258,6 +300,7 @@ impl BrokerConfig {
             session_store: raw.session_store.map(session_store).transpose()?,
             session_prefix: session_prefix(raw.session_prefix)?,
             server: raw.server.limits()?,
+            sign_in: raw.sign_in.limits()?,
         };
         config.check_ids()?;
         Ok(config)
@@ -577,6 +620,13 @@ mod tests {
             parse("[server]\nread_timeout = 1"),
             Err(ConfigError::Syntax(_))
         ));
+        assert_eq!(parse("").unwrap().sign_in, SignInLimits::default());
+        let c = parse("[sign_in]\nper_minute = 0").unwrap();
+        assert_eq!(c.sign_in.per_minute, 0);
+        assert_eq!(
+            parse("[sign_in]\nburst = 0"),
+            Err(ConfigError::SignInLimit("burst"))
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum HostError {
     InvalidRequest,
     /// The pending sign-in store failed.
     StoreUnavailable,
+    /// This client started more sign-ins than its rate allows.
+    SignInRateLimited,
 }
 
 impl HostError {
@@ -61,6 +63,7 @@ impl HostError {
             Self::CookieConflict => "cookie_conflict",
             Self::InvalidRequest => "invalid_request",
             Self::StoreUnavailable => "store_unavailable",
+            Self::SignInRateLimited => "sign_in_rate_limited",
         }
     }
 
@@ -68,6 +71,7 @@ impl HostError {
         match self {
             Self::UnknownConnector => StatusCode::NOT_FOUND,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SignInRateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -88,6 +92,9 @@ impl HostError {
             }
             Self::InvalidRequest => "The callback repeats a parameter.",
             Self::StoreUnavailable => "Sign-in is unavailable right now. Please try again.",
+            Self::SignInRateLimited => {
+                "Too many sign-ins were started from this address. Please wait a moment."
+            }
         }
     }
 }
@@ -149,6 +156,12 @@ impl From<&ConnectorError> for Failure {
 }
 
 impl Failure {
+    /// The same failure, answered with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Logs the failure (once, here) and renders it as JSON or an HTML page.
     pub fn respond(self, connector: &str, step: Step, json: bool, demo: bool) -> Response {
         tracing::warn!(

@@ -1,6 +1,8 @@
 //! `GET /sign-in/{id}`: start a sign-in and send the browser to the provider.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use connector_api::AuthorizationRequest;
@@ -14,6 +16,7 @@ use crate::pending::{PendingSignIn, now_ms};
 /// lifetime and bound to this browser by the `hx_signin` cookie.
 pub async fn sign_in(
     State(broker): State<Broker>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -21,6 +24,11 @@ pub async fn sign_in(
         let json = wants_json(&headers);
         failure.respond(&id, Step::SignIn, json, broker.inner.demo)
     };
+    // Before anything is kept: a client over its rate cannot grow the pending store.
+    if let Err(wait) = broker.inner.sign_in_rate.check(peer.ip()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return fail(Failure::from(HostError::SignInRateLimited).retry_after(secs));
+    }
     let generation = broker.current();
     let Some(instance) = generation.instance(&id) else {
         return fail(HostError::UnknownConnector.into());

@@ -64,10 +64,14 @@ pub fn echo_connector(id: &str, greeting: &str, fail_with: Option<&str>) -> Stri
     )
 }
 
-/// A client that never follows redirects and keeps no cookies by itself.
+/// A client that never follows redirects and keeps no cookies by itself. It drops pooled
+/// connections idle for 5 s, before the broker's header timeout (10 s by default, which also
+/// bounds a kept-alive connection's wait for its next request) closes them: reusing one just
+/// as the server closes it would fail the request.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
 }
@@ -392,6 +396,9 @@ impl TestBroker {
         options.maintenance_interval = Duration::from_millis(50);
         // Tests reload back to back; `host_hardening_admin.rs` checks the limit.
         options.reload_min_interval = Duration::ZERO;
+        // Tests start thousands of sign-ins from 127.0.0.1; `host_hardening_pending.rs`
+        // checks the limit.
+        options.sign_in_limits = Some(host_example::SignInLimits::UNLIMITED);
         adjust(&mut options);
         let broker = Broker::open(config, options).await?;
         let (stop, stopped) = oneshot::channel::<()>();
