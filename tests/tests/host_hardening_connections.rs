@@ -196,3 +196,54 @@ async fn the_server_table_configures_the_limits() {
             .is_some()
     );
 }
+
+/// Out of file descriptors (`prlimit --nofile=64`, 200 connections that stall): the accept
+/// error is logged once per period with its count, not once a second, and once the stalled
+/// connections time out the broker serves again.
+#[tokio::test]
+async fn accept_errors_are_logged_rarely_and_the_broker_recovers() {
+    let dir = echo_dir();
+    let config = dir.path().join("broker.toml");
+    let text = format!(
+        "public_url = \"http://127.0.0.1:1\"\n[server]\nheader_timeout_ms = 3000\n{}",
+        echo_connector("echo", "Hello", None)
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut command = std::process::Command::new("prlimit");
+    command
+        .arg("--nofile=64:64")
+        .arg(host_support::host_example_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config);
+    let host = host_support::Host::spawn_command(command, &[]).expect("the broker starts");
+    let addr = host.url.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let lines = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("cannot accept connections"))
+            .count()
+    };
+    let log = host.stderr.lock().unwrap().clone();
+    assert_eq!(lines(&log), 1, "{log}");
+    assert!(log.contains("count=1"), "{log}");
+    drop(stalled);
+    let served = host_support::eventually(Duration::from_secs(20), || async {
+        let r = http()
+            .get(format!("{}/healthz", host.url))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    assert!(served.is_some(), "not served again");
+    host.stop();
+}

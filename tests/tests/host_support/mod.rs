@@ -284,8 +284,15 @@ pub struct Host {
 impl Host {
     /// Starts `host-example args…` and waits for its "listening on" line.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Host, String> {
-        let mut child = Command::new(host_example_bin())
-            .args(args)
+        let mut command = Command::new(host_example_bin());
+        command.args(args);
+        Self::spawn_command(command, env)
+    }
+
+    /// Like [`Self::spawn`], running `command` (which runs `host-example` in the end: under
+    /// `prlimit`, say).
+    pub fn spawn_command(mut command: Command, env: &[(&str, &str)]) -> Result<Host, String> {
+        let mut child = command
             .envs(env.iter().copied())
             .env("RUST_LOG", "host_example=info")
             .stdout(Stdio::piped())
