@@ -283,7 +283,7 @@ pub fn discover_with(dir: &Path, options: &DiscoverOptions) -> Result<Discovery,
                 discovery.plugins.push(plugin);
             }
             Err(reason) => {
-                tracing::warn!(path = %path.display(), %reason, "plugin refused");
+                tracing::warn!(path = ?path, reason = ?reason.to_string(), "plugin refused");
                 discovery.rejected.push(Rejected { path, reason });
             }
         }

@@ -1,7 +1,6 @@
 //! The broker: config, plugin loader, registry and pending sign-ins, and what keeps them fresh
 //! (reload, retiring old generations).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -12,10 +11,14 @@ use connector_api::ProbeCommand;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::binding::BindingKey;
 use crate::config::{BrokerConfig, ConfigError};
 use crate::pending::{MemoryStore, PendingStore, StoreError, now_ms};
 use crate::registry::{Generation, Registry, build_generation};
 use crate::reload::{Library, Loader, Refused, ScanError};
+use crate::routes::ReloadGate;
+use crate::serve::ServerLimits;
+use crate::sign_in_rate::{SignInLimits, SignInRate};
 
 /// How long a started sign-in may take (the issue's 10 minutes).
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
@@ -40,6 +43,14 @@ pub struct BrokerOptions {
     /// in-process use) maps files unprobed: a library that crashes while loading takes the
     /// broker down. `host-example` always sets it.
     pub probe: Option<ProbeCommand>,
+    /// The shortest time between two reloads through `POST /admin/reload` (default 1 s).
+    pub reload_min_interval: Duration,
+    /// The per-client rate of sign-ins; `None` (the default) takes the config file's
+    /// `[sign_in]` table.
+    pub sign_in_limits: Option<SignInLimits>,
+    /// The HTTP server's timers and caps; `None` (the default) takes the config file's
+    /// `[server]` table.
+    pub server: Option<ServerLimits>,
     /// Pending sign-ins; default in memory. [`Broker::open`] replaces it with the store the
     /// config's `session_store` names.
     pub store: Arc<dyn PendingStore>,
@@ -56,6 +67,9 @@ impl BrokerOptions {
             demo: false,
             allow_writable_plugin_dir: false,
             probe: None,
+            reload_min_interval: Duration::from_secs(1),
+            server: None,
+            sign_in_limits: None,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -118,12 +132,20 @@ pub(crate) struct Inner {
     pub(crate) pending: Arc<dyn PendingStore>,
     pub(crate) sign_in_ttl: Duration,
     pub(crate) demo: bool,
+    server: ServerLimits,
+    /// Sign-ins started per client.
+    pub(crate) sign_in_rate: SignInRate,
     /// A random id for this broker process, recorded with the sign-ins it starts (see
     /// [`crate::pending::PendingSignIn::origin`]).
     pub(crate) origin: String,
+    /// Authenticates binding cookie values when the store keeps no shared key (see
+    /// [`Broker::binding_key`]).
+    local_binding_key: BindingKey,
     loader: Loader,
     maintenance_interval: Duration,
     next_generation: AtomicU64,
+    /// Rate of reloads through the endpoint.
+    pub(crate) reload_gate: ReloadGate,
     /// One reload at a time: two scans racing would build generations from mixed states.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -152,6 +174,18 @@ impl Broker {
                 .into());
             }
         }
+        let local_binding_key = match options.store.binding_key() {
+            Some(key) => key,
+            None if options.store.is_shared() => {
+                return Err(StoreError(format!(
+                    "the shared {} store provides no binding key: cookies issued by one \
+                     instance would be refused by the others",
+                    options.store.kind()
+                ))
+                .into());
+            }
+            None => BindingKey::random(),
+        };
         let loader = Loader::new(&options.plugins, options.state_dir.as_deref())
             .allow_writable_by_others(options.allow_writable_plugin_dir)
             .probe(options.probe.clone());
@@ -159,13 +193,15 @@ impl Broker {
         let first = build_generation(1, &config.connectors, &scan)?;
         for instance in &first.instances {
             tracing::info!(
-                connector = %instance.id,
-                factory = %instance.metadata.id,
-                file = %instance.library.source.display(),
+                connector = ?instance.id,
+                factory = ?instance.metadata.id,
+                file = ?instance.library.source,
                 sha256 = %short(&instance.library.sha256),
                 "connector ready"
             );
         }
+        let server = options.server.unwrap_or(config.server);
+        let sign_in_rate = SignInRate::new(options.sign_in_limits.unwrap_or(config.sign_in));
         Ok(Broker {
             inner: Arc::new(Inner {
                 config,
@@ -173,10 +209,14 @@ impl Broker {
                 pending: options.store,
                 sign_in_ttl: options.sign_in_ttl,
                 demo: options.demo,
+                server,
+                sign_in_rate,
                 origin: format!("{:016x}", rand::random::<u64>()),
+                local_binding_key,
                 loader,
                 maintenance_interval: options.maintenance_interval,
                 next_generation: AtomicU64::new(2),
+                reload_gate: ReloadGate::new(options.reload_min_interval),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
         })
@@ -201,6 +241,15 @@ impl Broker {
     /// The pending sign-in store.
     pub fn store(&self) -> &Arc<dyn PendingStore> {
         &self.inner.pending
+    }
+
+    /// The key binding cookie values are authenticated with: the shared store's (every
+    /// instance honours the cookies the others issued), else this process's own.
+    pub fn binding_key(&self) -> BindingKey {
+        self.inner
+            .pending
+            .binding_key()
+            .unwrap_or_else(|| self.inner.local_binding_key.clone())
     }
 
     /// The config the broker runs.
@@ -239,7 +288,7 @@ impl Broker {
         let (generation, refused) = match built {
             Ok(built) => built,
             Err(e) => {
-                tracing::error!(error = %e, "reload failed; the previous connectors stay");
+                tracing::error!(error = ?e.to_string(), "reload failed; the previous connectors stay");
                 return Err(e);
             }
         };
@@ -249,7 +298,7 @@ impl Broker {
             .store(number + 1, Ordering::SeqCst);
         self.inner.registry.install(generation);
         for lib in report.libraries.iter().filter(|l| l.new_build) {
-            tracing::info!(file = %lib.file, factory = %lib.factory, sha256 = %short(&lib.sha256), generation = number, "new plugin build loaded");
+            tracing::info!(file = ?lib.file, factory = ?lib.factory, sha256 = %short(&lib.sha256), generation = number, "new plugin build loaded");
         }
         tracing::info!(generation = number, "reload complete");
         Ok(report)
@@ -279,22 +328,24 @@ impl Broker {
         crate::routes::router(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, with the maintenance task running.
-    /// Peer addresses are recorded so that `/admin/reload` can insist on loopback.
+    /// Serves on `listener` until `shutdown` completes, with the maintenance task running,
+    /// under the server's timers and connection cap ([`ServerLimits`]). Peer addresses are
+    /// recorded so that `/admin/reload` can insist on loopback.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            crate::serve::serve(listener, self.router(), self.inner.server, shutdown).await;
         maintenance.abort();
         served
+    }
+
+    /// The HTTP server's timers and caps in force.
+    pub fn server_limits(&self) -> ServerLimits {
+        self.inner.server
     }
 
     /// Reloads on every `SIGHUP` (until the broker is dropped).
@@ -329,8 +380,9 @@ impl Broker {
     /// One maintenance round (also callable directly, e.g. by tests).
     pub async fn maintain(&self) {
         if let Err(e) = self.inner.pending.purge(now_ms()).await {
-            tracing::warn!(error = %e, "cannot purge expired sign-ins");
+            tracing::warn!(error = ?e.to_string(), "cannot purge expired sign-ins");
         }
+        self.inner.sign_in_rate.purge();
         for lib in self.inner.registry.reap(self.inner.sign_in_ttl) {
             self.retire(lib).await;
         }
@@ -341,12 +393,12 @@ impl Broker {
     async fn retire(&self, lib: Arc<Library>) {
         let plugin = lib.plugin.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || plugin.shutdown()).await {
-            tracing::warn!(error = %e, "plugin shutdown task failed");
+            tracing::warn!(error = ?e.to_string(), "plugin shutdown task failed");
         }
         self.inner.loader.forget(&lib);
         tracing::info!(
-            file = %lib.source.display(),
-            copy = %lib.copy.display(),
+            file = ?lib.source,
+            copy = ?lib.copy,
             sha256 = %short(&lib.sha256),
             "old plugin build shut down (its threads are stopped; its memory stays mapped)"
         );

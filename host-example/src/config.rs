@@ -17,12 +17,37 @@
 //! session_store = "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0"   # default: in memory
 //! session_prefix = "broker-a"              # keys are `{prefix}:pending:…`; default `host-example`
 //! ```
+//!
+//! The HTTP server's timers and caps, each optional (the defaults shown):
+//!
+//! ```toml
+//! [server]
+//! header_timeout_ms = 10000   # to receive a request's headers (and to wait for the next
+//!                             # request on a kept-alive connection)
+//! body_timeout_ms = 10000     # to receive a request's body
+//! idle_timeout_ms = 60000     # a connection with no request running and no byte moving
+//! max_connections = 10000     # served at once; more wait in the listen backlog
+//! ```
+//!
+//! Sign-ins a client (a peer address; an IPv6 /64) may start, so that one client cannot fill
+//! the pending sign-in store (the defaults shown; `per_minute = 0` disables the limit, e.g.
+//! behind a reverse proxy, where every client has the proxy's address):
+//!
+//! ```toml
+//! [sign_in]
+//! per_minute = 60             # on average; beyond, 429 `sign_in_rate_limited` + Retry-After
+//! burst = 20                  # at once
+//! max_clients = 100000        # clients tracked at once
+//! ```
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::serve::ServerLimits;
+use crate::sign_in_rate::SignInLimits;
 
 /// A parsed, interpolated config. Connector configs are not yet validated: their plugins do that
 /// when the broker starts ([`crate::registry::build_generation`]).
@@ -38,6 +63,10 @@ pub struct BrokerConfig {
     /// Namespace of this broker's keys in a shared store (`{prefix}:pending:{key}`), so that one
     /// Redis can serve several brokers.
     pub session_prefix: String,
+    /// The HTTP server's timers and caps (`[server]`).
+    pub server: ServerLimits,
+    /// The per-client rate of sign-ins (`[sign_in]`).
+    pub sign_in: SignInLimits,
 }
 
 /// The default [`BrokerConfig::session_prefix`].
@@ -124,6 +153,10 @@ pub enum ConfigError {
     SessionStore(String),
     #[error("`session_prefix` `{0}` must be 1 to 64 letters, digits, `-`, `_` or `.`")]
     SessionPrefix(String),
+    #[error("`server.{0}` must be at least 1")]
+    ServerLimit(&'static str),
+    #[error("`sign_in.{0}` must be at least 1 (or `per_minute` 0, no limit)")]
+    SignInLimit(&'static str),
     #[error("connector `{0}`: `id` must be 1 to 64 letters, digits, `-` or `_`")]
     BadId(String),
     #[error("connector `{0}` is configured twice (instance ids must be unique)")]
@@ -153,7 +186,77 @@ struct RawConfig {
     #[serde(default)]
     session_prefix: Option<String>,
     #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    sign_in: RawSignIn,
+    #[serde(default)]
     connectors: Vec<RawConnector>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSignIn {
+    per_minute: Option<u32>,
+    burst: Option<u32>,
+    max_clients: Option<usize>,
+}
+
+impl RawSignIn {
+    fn limits(self) -> Result<SignInLimits, ConfigError> {
+        let defaults = SignInLimits::default();
+        let limits = SignInLimits {
+            per_minute: self.per_minute.unwrap_or(defaults.per_minute),
+            burst: self.burst.unwrap_or(defaults.burst),
+            max_clients: self.max_clients.unwrap_or(defaults.max_clients),
+        };
+        match limits.per_minute > 0 {
+            true if limits.burst == 0 => Err(ConfigError::SignInLimit("burst")),
+            true if limits.max_clients == 0 => Err(ConfigError::SignInLimit("max_clients")),
+            _ => Ok(limits),
+        }
+    }
+}
+
+impl RawServer {
+    fn limits(self) -> Result<ServerLimits, ConfigError> {
+        let defaults = ServerLimits::default();
+        let millis = |value: Option<u64>, name, default: std::time::Duration| match value {
+            Some(0) => Err(ConfigError::ServerLimit(name)),
+            Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+            None => Ok(default),
+        };
+        Ok(ServerLimits {
+            header_timeout: millis(
+                self.header_timeout_ms,
+                "header_timeout_ms",
+                defaults.header_timeout,
+            )?,
+            body_timeout: millis(
+                self.body_timeout_ms,
+                "body_timeout_ms",
+                defaults.body_timeout,
+            )?,
+            idle_timeout: millis(
+                self.idle_timeout_ms,
+                "idle_timeout_ms",
+                defaults.idle_timeout,
+            )?,
+            max_connections: match self.max_connections {
+                Some(0) => return Err(ConfigError::ServerLimit("max_connections")),
+                Some(n) => n,
+                None => defaults.max_connections,
+            },
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -196,6 +299,8 @@ impl BrokerConfig {
                 .collect(),
             session_store: raw.session_store.map(session_store).transpose()?,
             session_prefix: session_prefix(raw.session_prefix)?,
+            server: raw.server.limits()?,
+            sign_in: raw.sign_in.limits()?,
         };
         config.check_ids()?;
         Ok(config)
@@ -493,6 +598,35 @@ mod tests {
             let e = parse(&format!("session_prefix = \"{bad}\"")).unwrap_err();
             assert_eq!(e, ConfigError::SessionPrefix(bad.into()));
         }
+    }
+
+    #[test]
+    fn server_limits_default_and_are_read_in_milliseconds() {
+        let parse =
+            |rest: &str| BrokerConfig::parse(&format!("public_url = \"http://x\"\n{rest}"), env);
+        assert_eq!(parse("").unwrap().server, ServerLimits::default());
+        let c = parse("[server]\nheader_timeout_ms = 250\nmax_connections = 7").unwrap();
+        assert_eq!(
+            c.server.header_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(c.server.max_connections, 7);
+        assert_eq!(c.server.idle_timeout, ServerLimits::default().idle_timeout);
+        assert_eq!(
+            parse("[server]\nbody_timeout_ms = 0"),
+            Err(ConfigError::ServerLimit("body_timeout_ms"))
+        );
+        assert!(matches!(
+            parse("[server]\nread_timeout = 1"),
+            Err(ConfigError::Syntax(_))
+        ));
+        assert_eq!(parse("").unwrap().sign_in, SignInLimits::default());
+        let c = parse("[sign_in]\nper_minute = 0").unwrap();
+        assert_eq!(c.sign_in.per_minute, 0);
+        assert_eq!(
+            parse("[sign_in]\nburst = 0"),
+            Err(ConfigError::SignInLimit("burst"))
+        );
     }
 
     #[test]

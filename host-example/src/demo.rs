@@ -31,5 +31,7 @@ pub fn config(public_url: &str, hub_endpoint: &str) -> BrokerConfig {
         }],
         session_store: None,
         session_prefix: crate::config::DEFAULT_SESSION_PREFIX.into(),
+        server: Default::default(),
+        sign_in: Default::default(),
     }
 }

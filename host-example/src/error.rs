@@ -39,10 +39,15 @@ pub enum HostError {
     CookieMissing,
     /// The browser's sign-in cookie is not the one the state was issued to.
     CookieMismatch,
+    /// The callback presents more than one sign-in cookie: one may have been planted by a
+    /// site that can set cookies for this host (cookie tossing). Nobody is signed in.
+    CookieConflict,
     /// A callback parameter appears twice.
     InvalidRequest,
     /// The pending sign-in store failed.
     StoreUnavailable,
+    /// This client started more sign-ins than its rate allows.
+    SignInRateLimited,
 }
 
 impl HostError {
@@ -55,8 +60,10 @@ impl HostError {
             Self::StateReplayed => "state_replayed",
             Self::CookieMissing => "cookie_missing",
             Self::CookieMismatch => "cookie_mismatch",
+            Self::CookieConflict => "cookie_conflict",
             Self::InvalidRequest => "invalid_request",
             Self::StoreUnavailable => "store_unavailable",
+            Self::SignInRateLimited => "sign_in_rate_limited",
         }
     }
 
@@ -64,6 +71,7 @@ impl HostError {
         match self {
             Self::UnknownConnector => StatusCode::NOT_FOUND,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SignInRateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -78,8 +86,15 @@ impl HostError {
                 "This sign-in was started in another browser, or cookies are blocked."
             }
             Self::CookieMismatch => "This sign-in was started in another browser session.",
+            Self::CookieConflict => {
+                "This browser sent two sign-in cookies, so nobody was signed in. \
+                 Clear this site's cookies and start again."
+            }
             Self::InvalidRequest => "The callback repeats a parameter.",
             Self::StoreUnavailable => "Sign-in is unavailable right now. Please try again.",
+            Self::SignInRateLimited => {
+                "Too many sign-ins were started from this address. Please wait a moment."
+            }
         }
     }
 }
@@ -154,6 +169,12 @@ impl Failure {
         }
     }
 
+    /// The same failure, answered with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Logs the failure (once, here) and renders it as JSON or an HTML page.
     pub fn respond(self, connector: &str, step: Step, json: bool, demo: bool) -> Response {
         tracing::warn!(
@@ -162,7 +183,7 @@ impl Failure {
             code = self.code,
             status = self.status.as_u16(),
             plugin = self.plugin.as_deref(),
-            message = %self.message,
+            message = ?self.message,
             "sign-in failed"
         );
         let mut response = match json {
@@ -172,6 +193,10 @@ impl Failure {
             }
             false => (self.status, pages::error(&self, demo)).into_response(),
         };
+        // An error page may be for a callback URL that holds a code: never kept by a cache.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

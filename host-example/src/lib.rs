@@ -22,12 +22,17 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod list;
+pub mod logging;
 pub mod pages;
 pub mod pending;
 pub mod registry;
 pub mod reload;
 pub mod routes;
+pub mod serve;
+pub mod sign_in_rate;
 
 pub use broker::{Broker, BrokerOptions, ReloadError, ReloadReport, SIGN_IN_TTL, StartError};
 pub use config::{BrokerConfig, ConfigError, ConnectorConfig, SecretUrl};
 pub use pending::{MemoryStore, PendingSignIn, PendingStore, RedisStore, StoreError, Taken};
+pub use serve::ServerLimits;
+pub use sign_in_rate::SignInLimits;

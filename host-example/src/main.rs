@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use host_example::logging::{self, LogFormat};
 use host_example::{Broker, BrokerConfig, BrokerOptions, demo, list, reload};
 use tokio::net::TcpListener;
 
@@ -15,6 +16,9 @@ use tokio::net::TcpListener;
     about = "A sample identity broker that loads social connector plugins"
 )]
 struct Cli {
+    /// Log lines on stderr as text (coloured on a terminal unless NO_COLOR is set) or JSON.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,13 +108,7 @@ fn main() -> ExitCode {
     if let Command::ProbePlugin { file } = &cli.command {
         return connector_api::probe::run_child(file);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "host_example=info,connector_api=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(cli.log_format);
     match cli.command {
         Command::List {
             plugins,

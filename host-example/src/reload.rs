@@ -217,7 +217,7 @@ impl Loader {
             match loaded {
                 Ok(lib) => scan.libraries.push(lib),
                 Err(reason) => {
-                    tracing::warn!(file = %file.display(), %reason, "plugin refused");
+                    tracing::warn!(file = ?file, reason = ?reason.to_string(), "plugin refused");
                     // The one place a typed reason becomes the report's line.
                     let reason = reason.to_string();
                     scan.refused.push(Refused { file, reason });
@@ -385,7 +385,7 @@ impl Loader {
             return Ok(());
         }
         tracing::warn!(
-            copy = %copy.display(),
+            copy = ?copy,
             "replacing a file in the state directory whose content does not match its name"
         );
         temp.persist(copy)

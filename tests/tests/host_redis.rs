@@ -68,9 +68,14 @@ async fn sign_in_on_a_finishes_on_b_once_and_keys_are_namespaced() {
 
     let s = start_sign_in(&a.url, "echo", None).await;
     // One pending key, named by the state's hash (never the state), with Redis's own expiry.
-    let keys: Vec<String> = kv.keys("*").await.unwrap();
+    let mut keys: Vec<String> = kv.keys("*").await.unwrap();
+    keys.sort();
     let pending_key = format!("brk:pending:{}", sha256_hex(&s.state));
-    assert_eq!(keys, vec![pending_key.clone()]);
+    // Beside it, the binding key both instances authenticate cookies with.
+    assert_eq!(
+        keys,
+        vec!["brk:binding-key".to_owned(), pending_key.clone()]
+    );
     let ttl_ms: i64 = kv.pttl(&pending_key).await.unwrap();
     assert!((590_000..=600_000).contains(&ttl_ms), "{ttl_ms}");
     // The value: what the callback needs, nothing else. No state, no cookie value.
@@ -142,10 +147,9 @@ async fn sign_in_on_a_finishes_on_b_once_and_keys_are_namespaced() {
     assert!(ttl_ms > 0, "{ttl_ms}");
     // Every key is under the prefix.
     let keys: Vec<String> = kv.keys("*").await.unwrap();
-    assert!(
-        keys.iter()
-            .all(|k| k.starts_with("brk:pending:") || k.starts_with("brk:used:"))
-    );
+    assert!(keys.iter().all(|k| k.starts_with("brk:pending:")
+        || k.starts_with("brk:used:")
+        || k == "brk:binding-key"));
 }
 
 #[tokio::test]
@@ -155,7 +159,8 @@ async fn a_state_of_another_broker_prefix_is_unknown_and_stays_usable() {
     let a2 = redis_broker(&redis.url(), "broker-a").await;
     let other = redis_broker(&redis.url(), "broker-b").await;
     let s = start_sign_in(&a.url, "echo", None).await;
-    assert_error(finish(&other.url, &s, "x").await, 400, "invalid_state").await;
+    // Another prefix has its own binding key: the cookie is not even honoured there.
+    assert_error(finish(&other.url, &s, "x").await, 400, "cookie_missing").await;
     // The other broker's look-up did not burn it.
     assert_eq!(finish(&a2.url, &s, "x").await.status(), 200);
 }

@@ -35,8 +35,7 @@ async fn live_reload_switches_builds_and_finishes_old_sign_ins_on_the_old_build(
 
     // Overwritten in place, as an operator's `cp` would: safe, the broker maps only its copies.
     std::fs::copy(&build_2, b.plugins.path().join("libecho.so")).unwrap();
-    let (status, report) =
-        status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await;
+    let (status, report) = host_support::reload(&b).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["generation"], 2);
     assert_eq!(report["libraries"][0]["newBuild"], true);
@@ -119,7 +118,7 @@ async fn a_callback_in_flight_during_a_reload_completes() {
         status_json(callback(&url, "echo", &query, Some(&s.cookie)).await).await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (status, _) = status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await;
+    let (status, _) = host_support::reload(&b).await;
     assert_eq!(status, 200);
     let (status, json) = slow.await.unwrap();
     assert_eq!(

@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::{BoxFuture, FutureExt as _};
 use serde::{Deserialize, Serialize};
 
+use crate::binding::BindingKey;
+
 /// How long an expired or used entry is remembered, so that late callbacks are told "expired"
 /// or "already used" rather than "unknown". Bounds the memory an abandoned sign-in costs.
 pub const TOMBSTONE_GRACE: Duration = Duration::from_secs(10 * 60);
@@ -106,6 +108,14 @@ pub trait PendingStore: Send + Sync + 'static {
     /// to memory (which would break the other instances' callbacks).
     fn is_shared(&self) -> bool {
         false
+    }
+
+    /// The key binding cookies are authenticated with, when the store shares it between
+    /// instances; `None` makes the broker use a random key of its own (right for a store only
+    /// one process uses). A shared store must provide one: every instance must accept the
+    /// cookies the others issued.
+    fn binding_key(&self) -> Option<BindingKey> {
+        None
     }
 
     /// A cheap reachability check, for `/healthz`.

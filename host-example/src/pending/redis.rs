@@ -7,6 +7,12 @@
 //!   of the state (the broker never hands the state itself to the store).
 //! - `{prefix}:used:{key}`: a tombstone (`1`), kept [`TOMBSTONE_GRACE`], so that a replayed
 //!   callback is told "already used" rather than "unknown".
+//! - `{prefix}:binding-key`: the key binding cookies are authenticated with (32 random bytes,
+//!   base64url), so that every instance honours the cookies the others issued. The first
+//!   instance to connect creates it (`SET … NX`); the others adopt it. Each maintenance round
+//!   sets it again if missing (a Redis restarted without persistence) and adopts what Redis
+//!   holds, so the instances converge on one key. Redis already holds PKCE verifiers: whoever
+//!   reads it is trusted alike.
 //!
 //! [`PendingStore::take`] is one Lua script (GET, DEL, SET tombstone): Redis runs scripts one at
 //! a time, so two instances taking the same state at once get it once between them.
@@ -20,13 +26,18 @@
 //! a dead Redis never hangs a request; the connection manager reconnects by itself on the next
 //! command once Redis is back.
 
+use std::sync::RwLock;
 use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use futures_util::future::{BoxFuture, FutureExt as _};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
 use super::{PendingSignIn, PendingStore, StoreError, TOMBSTONE_GRACE, Taken, now_ms};
+use crate::binding::BindingKey;
 use crate::config::SecretUrl;
 
 /// The longest a store command (connecting included) may take before it counts as a failure.
@@ -54,6 +65,8 @@ pub struct RedisStore {
     prefix: String,
     take: Script,
     url: SecretUrl,
+    /// The shared binding key, as last read from Redis.
+    binding_key: RwLock<([u8; 32], BindingKey)>,
 }
 
 impl RedisStore {
@@ -83,13 +96,16 @@ impl RedisStore {
         .await
         .map_err(|_| fail(&"timed out"))?
         .map_err(|e| fail(&e))?;
-        let store = RedisStore {
+        let mut store = RedisStore {
             connection,
             prefix: prefix.to_string(),
             take: Script::new(TAKE),
             url: url.clone(),
+            binding_key: RwLock::new(random_key()),
         };
         store.ping().await.map_err(|e| fail(&e.0))?;
+        let shared = store.sync_binding_key().await.map_err(|e| fail(&e.0))?;
+        store.binding_key = RwLock::new(shared);
         tracing::info!(url = %url, prefix, "pending sign-ins are kept in Redis");
         Ok(store)
     }
@@ -102,6 +118,47 @@ impl RedisStore {
     /// `{prefix}:used:{key}`.
     pub fn used_key(&self, key: &str) -> String {
         format!("{}:used:{key}", self.prefix)
+    }
+
+    /// `{prefix}:binding-key`.
+    pub fn binding_key_name(&self) -> String {
+        format!("{}:binding-key", self.prefix)
+    }
+
+    /// Sets the shared binding key to ours if Redis has none, and returns the one Redis holds.
+    async fn sync_binding_key(&self) -> Result<([u8; 32], BindingKey), StoreError> {
+        let ours = URL_SAFE_NO_PAD.encode(self.key_bytes());
+        let mut connection = self.connection.clone();
+        let name = self.binding_key_name();
+        let held: Option<String> = self
+            .run(async move {
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(&name)
+                    .arg(ours)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("GET")
+                    .arg(&name)
+                    .query_async::<(Option<String>,)>(&mut connection)
+                    .await
+                    .map(|(held,)| held)
+            })
+            .await?;
+        let bytes = held
+            .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                StoreError(format!(
+                    "`{}` is not a 32-byte key",
+                    self.binding_key_name()
+                ))
+            })?;
+        Ok((bytes, BindingKey::from_bytes(bytes)))
+    }
+
+    fn key_bytes(&self) -> [u8; 32] {
+        self.binding_key.read().unwrap_or_else(|p| p.into_inner()).0
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -194,9 +251,24 @@ impl PendingStore for RedisStore {
         .boxed()
     }
 
-    /// Nothing to do: Redis expires entries and tombstones itself.
+    /// Redis expires entries and tombstones itself; this keeps the shared binding key in place.
     fn purge(&self, _now_ms: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        async { Ok(()) }.boxed()
+        async {
+            let shared = self.sync_binding_key().await?;
+            *self.binding_key.write().unwrap_or_else(|p| p.into_inner()) = shared;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn binding_key(&self) -> Option<BindingKey> {
+        Some(
+            self.binding_key
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .1
+                .clone(),
+        )
     }
 
     fn kind(&self) -> &'static str {
@@ -210,6 +282,11 @@ impl PendingStore for RedisStore {
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         self.ping().boxed()
     }
+}
+
+fn random_key() -> ([u8; 32], BindingKey) {
+    let bytes = rand::random();
+    (bytes, BindingKey::from_bytes(bytes))
 }
 
 /// Removes the URL's password from an error message, should a driver message ever quote it.

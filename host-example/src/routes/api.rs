@@ -40,7 +40,7 @@ pub async fn healthz(State(broker): State<Broker>) -> Response {
     let (status, health, store_state) = match store.check().await {
         Ok(()) => (StatusCode::OK, "ok", store.kind()),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: the pending sign-in store is unreachable");
+            tracing::warn!(error = ?e.to_string(), "health check: the pending sign-in store is unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "degraded", "unreachable")
         }
     };

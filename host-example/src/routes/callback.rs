@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use connector_api::SocialUserInfo;
 use serde_json::{Map, Value, json};
 
-use crate::binding;
+use crate::binding::{self, Presented};
 use crate::broker::Broker;
 use crate::error::{Failure, HostError, Step, wants_json};
 use crate::pages;
@@ -46,15 +46,19 @@ async fn finish(
 ) -> Response {
     let json = wants_json(headers);
     let demo = broker.inner.demo;
-    let (instance, user) = match complete(broker, id, params, headers).await {
+    let (instance, mut user) = match complete(broker, id, params, headers).await {
         Ok(done) => done,
         Err(failure) => return failure.respond(id, Step::Callback, json, demo),
     };
-    tracing::info!(connector = id, user = %user.id, "sign-in complete");
+    tracing::info!(connector = id, user = ?user.id, "sign-in complete");
     let no_store = [(header::CACHE_CONTROL, "no-store")];
     match json {
         // The profile only: SocialUserInfo has no tokens, and the broker never sends them.
-        true => (no_store, Json(json!({"connector": id, "user": user}))).into_response(),
+        true => {
+            // As on the page: a `javascript:` (or any non-http) avatar is not passed on.
+            user.avatar = user.avatar.filter(|a| pages::is_http_url(a));
+            (no_store, Json(json!({"connector": id, "user": user}))).into_response()
+        }
         false => (no_store, pages::profile(&instance, &user, demo)).into_response(),
     }
 }
@@ -72,11 +76,12 @@ async fn complete(
     let state = state
         .filter(|s| !s.is_empty())
         .ok_or(HostError::InvalidState)?;
-    // Checked before taking the state, so that a cookie-less request cannot burn a sign-in.
-    let cookie = binding::from_headers(headers).ok_or(HostError::CookieMissing)?;
+    // Checked before taking the state, so that a cookie-less request, or one carrying a planted
+    // cookie, cannot burn a sign-in.
+    let cookie = browser_binding(broker, headers)?;
     let taken = broker.inner.pending.take(&binding::state_key(state)).await;
     let pending = match taken.map_err(|e| {
-        tracing::error!(error = %e, "cannot read a pending sign-in");
+        tracing::error!(error = ?e.to_string(), "cannot read a pending sign-in");
         HostError::StoreUnavailable
     })? {
         Taken::Found(pending) => pending,
@@ -107,7 +112,7 @@ async fn complete(
         false => started_elsewhere(broker, id, &pending).ok_or_else(|| {
             tracing::warn!(
                 connector = id,
-                factory = %pending.factory,
+                factory = ?pending.factory,
                 "a sign-in started on another instance has no matching connector here \
                  (are all instances configured alike?)"
             );
@@ -129,6 +134,22 @@ async fn complete(
     // Held until here on purpose: a generation in use is never retired under a running call.
     drop(generation);
     Ok((instance, user))
+}
+
+/// The one binding value this broker issued that the browser presents.
+fn browser_binding(broker: &Broker, headers: &HeaderMap) -> Result<String, HostError> {
+    let name = binding::cookie_name(broker.config().is_https());
+    match binding::presented(headers, name) {
+        Presented::One(value) if broker.binding_key().verify(&value) => Ok(value),
+        Presented::One(_) | Presented::Nothing => Err(HostError::CookieMissing),
+        Presented::Conflict(count) => {
+            tracing::warn!(
+                count,
+                "a callback presents several sign-in cookies (one may have been planted)"
+            );
+            Err(HostError::CookieConflict)
+        }
+    }
 }
 
 /// The generation that finishes a sign-in another broker instance started (a shared store).

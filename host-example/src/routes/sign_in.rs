@@ -1,6 +1,8 @@
 //! `GET /sign-in/{id}`: start a sign-in and send the browser to the provider.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use connector_api::AuthorizationRequest;
@@ -14,6 +16,7 @@ use crate::pending::{PendingSignIn, now_ms};
 /// lifetime and bound to this browser by the `hx_signin` cookie.
 pub async fn sign_in(
     State(broker): State<Broker>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -21,13 +24,22 @@ pub async fn sign_in(
         let json = wants_json(&headers);
         failure.respond(&id, Step::SignIn, json, broker.inner.demo)
     };
+    // Before anything is kept: a client over its rate cannot grow the pending store.
+    if let Err(wait) = broker.inner.sign_in_rate.check(peer.ip()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return fail(Failure::from(HostError::SignInRateLimited).retry_after(secs));
+    }
     let generation = broker.current();
     let Some(instance) = generation.instance(&id) else {
         return fail(HostError::UnknownConnector.into());
     };
     let state = binding::random_token();
-    // Reuse the browser's binding so that sign-ins in two tabs do not invalidate each other.
-    let cookie = binding::from_headers(&headers).unwrap_or_else(binding::random_token);
+    // Reuse the browser's binding so that sign-ins in two tabs do not invalidate each other,
+    // but only a value this broker issued: a planted one is replaced.
+    let https = broker.config().is_https();
+    let key = broker.binding_key();
+    let cookie = binding::verified(&headers, binding::cookie_name(https), &key)
+        .unwrap_or_else(|| key.issue());
     let request = AuthorizationRequest {
         state: state.clone(),
         redirect_uri: broker.config().redirect_uri(&id),
@@ -57,11 +69,11 @@ pub async fn sign_in(
         .put(&binding::state_key(&state), pending)
         .await
     {
-        tracing::error!(error = %e, "cannot store a pending sign-in");
+        tracing::error!(error = ?e.to_string(), "cannot store a pending sign-in");
         return fail(HostError::StoreUnavailable.into());
     }
     generation.sign_in_started();
-    let set_cookie = binding::set_cookie(&cookie, ttl.as_secs(), broker.config().is_https());
+    let set_cookie = binding::set_cookie(&cookie, ttl.as_secs(), https);
     (
         StatusCode::SEE_OTHER,
         [

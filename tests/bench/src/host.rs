@@ -172,7 +172,7 @@ impl HostProcess {
         let store =
             session_store.map_or(String::new(), |url| format!("session_store = \"{url}\"\n"));
         let toml = format!(
-            "public_url = \"http://{addr}\"\n{store}\n[[connectors]]\nid = \"{INSTANCE}\"\n\
+            "public_url = \"http://{addr}\"\n{store}\n{UNLIMITED}\n[[connectors]]\nid = \"{INSTANCE}\"\n\
              factory = \"huggingface-universal\"\nconfig = {{ clientId = \"{CLIENT_ID}\", \
              clientSecret = \"{CLIENT_SECRET}\", scope = \"{SCOPE}\", endpoint = \"{sandbox}\" }}\n"
         );
@@ -275,10 +275,17 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("expected a redirect, got {}", response.status()))
 }
 
+/// The benchmark's browsers all come from 127.0.0.1: the broker's per-client rate limit on
+/// starting sign-ins is off, as it would be behind a proxy that limits.
+const UNLIMITED: &str = "[sign_in]\nper_minute = 0\n";
+
 /// `count` sign-ins, `concurrency` browsers at once; returns the outcomes and the wall time.
 async fn drive(host: &str, concurrency: usize, count: usize) -> (Vec<Result<String, String>>, f64) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Under the broker's 10 s wait for the next request on a kept-alive connection, so that
+        // no request goes out on a connection the broker is closing.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .build()
         .expect("fixed client settings");
     let next = Arc::new(AtomicUsize::new(0));

@@ -65,10 +65,14 @@ pub fn echo_connector(id: &str, greeting: &str, fail_with: Option<&str>) -> Stri
     )
 }
 
-/// A client that never follows redirects and keeps no cookies by itself.
+/// A client that never follows redirects and keeps no cookies by itself. It drops pooled
+/// connections idle for 5 s, before the broker's header timeout (10 s by default, which also
+/// bounds a kept-alive connection's wait for its next request) closes them: reusing one just
+/// as the server closes it would fail the request.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
 }
@@ -134,7 +138,20 @@ pub fn callback_request(
 
 /// `POST /admin/reload`: status and JSON report.
 pub async fn reload(b: &TestBroker) -> (u16, Value) {
-    status_json(http().post(b.at("/admin/reload")).send().await.unwrap()).await
+    reload_at(&b.url).await
+}
+
+/// `POST {base}/admin/reload`, as an operator sends it: status and JSON report.
+pub async fn reload_at(base: &str) -> (u16, Value) {
+    status_json(reload_request(base).send().await.unwrap()).await
+}
+
+/// The reload request an operator sends (`curl -X POST -H 'X-Broker-Admin: reload' …`): the
+/// only place the tests name the admin header.
+pub fn reload_request(base: &str) -> reqwest::RequestBuilder {
+    http()
+        .post(format!("{base}/admin/reload"))
+        .header("x-broker-admin", "reload")
 }
 
 /// A `POST /admin/reload` that must fail: asserts 500 `reload_failed` and returns the JSON.
@@ -258,8 +275,15 @@ pub struct Host {
 impl Host {
     /// Starts `host-example args…` and waits for its "listening on" line.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Host, String> {
-        let mut child = Command::new(host_example_bin())
-            .args(args)
+        let mut command = Command::new(host_example_bin());
+        command.args(args);
+        Self::spawn_command(command, env)
+    }
+
+    /// Like [`Self::spawn`], running `command` (which runs `host-example` in the end: under
+    /// `prlimit`, say).
+    pub fn spawn_command(mut command: Command, env: &[(&str, &str)]) -> Result<Host, String> {
+        let mut child = command
             .envs(env.iter().copied())
             .env("RUST_LOG", "host_example=info")
             .stdout(Stdio::piped())
@@ -349,12 +373,30 @@ impl TestBroker {
         env: impl Fn(&str) -> Option<String>,
         adjust: impl FnOnce(&mut BrokerOptions),
     ) -> Result<TestBroker, host_example::StartError> {
+        Self::open_as(None, plugins, rest_toml, env, adjust).await
+    }
+
+    /// Like [`Self::open_with`], with `public_url` set to `public_url` when given (e.g. an
+    /// https URL, while the test still talks to the loopback http address in `url`).
+    pub async fn open_as(
+        public_url: Option<&str>,
+        plugins: PluginDir,
+        rest_toml: &str,
+        env: impl Fn(&str) -> Option<String>,
+        adjust: impl FnOnce(&mut BrokerOptions),
+    ) -> Result<TestBroker, host_example::StartError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let text = format!("public_url = \"{url}\"\n{rest_toml}");
+        let public_url = public_url.unwrap_or(&url);
+        let text = format!("public_url = \"{public_url}\"\n{rest_toml}");
         let config = BrokerConfig::parse(&text, env)?;
         let mut options = BrokerOptions::new(plugins.path());
         options.maintenance_interval = Duration::from_millis(50);
+        // Tests reload back to back; `host_hardening_admin.rs` checks the limit.
+        options.reload_min_interval = Duration::ZERO;
+        // Tests start thousands of sign-ins from 127.0.0.1; `host_hardening_pending.rs`
+        // checks the limit.
+        options.sign_in_limits = Some(host_example::SignInLimits::UNLIMITED);
         adjust(&mut options);
         let broker = Broker::open(config, options).await?;
         let (stop, stopped) = oneshot::channel::<()>();
