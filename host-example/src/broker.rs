@@ -48,6 +48,9 @@ pub struct BrokerOptions {
     /// The per-client rate of sign-ins; `None` (the default) takes the config file's
     /// `[sign_in]` table.
     pub sign_in_limits: Option<SignInLimits>,
+    /// The cap on the in-memory store; `None` (the default) takes the config file's
+    /// `[sign_in] max_pending`.
+    pub max_pending: Option<usize>,
     /// The HTTP server's timers and caps; `None` (the default) takes the config file's
     /// `[server]` table.
     pub server: Option<ServerLimits>,
@@ -70,6 +73,7 @@ impl BrokerOptions {
             reload_min_interval: Duration::from_secs(1),
             server: None,
             sign_in_limits: None,
+            max_pending: None,
             store: Arc::new(MemoryStore::new()),
         }
     }
@@ -135,6 +139,8 @@ pub(crate) struct Inner {
     server: ServerLimits,
     /// Sign-ins started per client.
     pub(crate) sign_in_rate: SignInRate,
+    /// The cap on entries in an in-memory store (0: none).
+    pub(crate) max_pending: usize,
     /// A random id for this broker process, recorded with the sign-ins it starts (see
     /// [`crate::pending::PendingSignIn::origin`]).
     pub(crate) origin: String,
@@ -202,6 +208,7 @@ impl Broker {
         }
         let server = options.server.unwrap_or(config.server);
         let sign_in_rate = SignInRate::new(options.sign_in_limits.unwrap_or(config.sign_in));
+        let max_pending = options.max_pending.unwrap_or(config.max_pending);
         Ok(Broker {
             inner: Arc::new(Inner {
                 config,
@@ -211,6 +218,7 @@ impl Broker {
                 demo: options.demo,
                 server,
                 sign_in_rate,
+                max_pending,
                 origin: format!("{:016x}", rand::random::<u64>()),
                 local_binding_key,
                 loader,
@@ -255,6 +263,17 @@ impl Broker {
     /// The config the broker runs.
     pub fn config(&self) -> &BrokerConfig {
         &self.inner.config
+    }
+
+    /// Whether the in-memory store holds `max_pending` entries (never for a shared store).
+    pub fn pending_store_is_full(&self) -> bool {
+        let max = self.inner.max_pending;
+        max > 0
+            && self
+                .inner
+                .pending
+                .entries_in_memory()
+                .is_some_and(|n| n >= max)
     }
 
     /// Whether this is the demo broker (its pages say that it signs in against a sandbox).

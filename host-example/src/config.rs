@@ -38,7 +38,12 @@
 //! per_minute = 60             # on average; beyond, 429 `sign_in_rate_limited` + Retry-After
 //! burst = 20                  # at once
 //! max_clients = 100000        # clients tracked at once
+//! max_pending = 100000        # sign-ins kept in memory, used ones included; 0 = no cap
 //! ```
+//!
+//! `max_pending` bounds the in-memory store as a whole (about 1.4 KB each), whatever the number
+//! of clients: beyond it, 503 `too_many_pending_sign_ins` + Retry-After. A Redis store is
+//! bounded by Redis's own `maxmemory`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -67,7 +72,13 @@ pub struct BrokerConfig {
     pub server: ServerLimits,
     /// The per-client rate of sign-ins (`[sign_in]`).
     pub sign_in: SignInLimits,
+    /// The most sign-ins the in-memory store keeps, used ones included (`[sign_in]
+    /// max_pending`); 0 means no cap.
+    pub max_pending: usize,
 }
+
+/// The default [`BrokerConfig::max_pending`]: about 140 MB of pending sign-ins at most.
+pub const DEFAULT_MAX_PENDING: usize = 100_000;
 
 /// The default [`BrokerConfig::session_prefix`].
 pub const DEFAULT_SESSION_PREFIX: &str = "host-example";
@@ -208,6 +219,7 @@ struct RawSignIn {
     per_minute: Option<u32>,
     burst: Option<u32>,
     max_clients: Option<usize>,
+    max_pending: Option<usize>,
 }
 
 impl RawSignIn {
@@ -300,6 +312,7 @@ impl BrokerConfig {
             session_store: raw.session_store.map(session_store).transpose()?,
             session_prefix: session_prefix(raw.session_prefix)?,
             server: raw.server.limits()?,
+            max_pending: raw.sign_in.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
             sign_in: raw.sign_in.limits()?,
         };
         config.check_ids()?;
@@ -623,6 +636,8 @@ mod tests {
         assert_eq!(parse("").unwrap().sign_in, SignInLimits::default());
         let c = parse("[sign_in]\nper_minute = 0").unwrap();
         assert_eq!(c.sign_in.per_minute, 0);
+        assert_eq!(c.max_pending, DEFAULT_MAX_PENDING);
+        assert_eq!(parse("[sign_in]\nmax_pending = 5").unwrap().max_pending, 5);
         assert_eq!(
             parse("[sign_in]\nburst = 0"),
             Err(ConfigError::SignInLimit("burst"))

@@ -33,5 +33,6 @@ pub fn config(public_url: &str, hub_endpoint: &str) -> BrokerConfig {
         session_prefix: crate::config::DEFAULT_SESSION_PREFIX.into(),
         server: Default::default(),
         sign_in: Default::default(),
+        max_pending: crate::config::DEFAULT_MAX_PENDING,
     }
 }

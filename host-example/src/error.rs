@@ -48,6 +48,8 @@ pub enum HostError {
     StoreUnavailable,
     /// This client started more sign-ins than its rate allows.
     SignInRateLimited,
+    /// The in-memory store holds as many sign-ins as it may (`[sign_in] max_pending`).
+    TooManyPending,
 }
 
 impl HostError {
@@ -64,13 +66,14 @@ impl HostError {
             Self::InvalidRequest => "invalid_request",
             Self::StoreUnavailable => "store_unavailable",
             Self::SignInRateLimited => "sign_in_rate_limited",
+            Self::TooManyPending => "too_many_pending_sign_ins",
         }
     }
 
     fn status(self) -> StatusCode {
         match self {
             Self::UnknownConnector => StatusCode::NOT_FOUND,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::TooManyPending => StatusCode::SERVICE_UNAVAILABLE,
             Self::SignInRateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -94,6 +97,9 @@ impl HostError {
             Self::StoreUnavailable => "Sign-in is unavailable right now. Please try again.",
             Self::SignInRateLimited => {
                 "Too many sign-ins were started from this address. Please wait a moment."
+            }
+            Self::TooManyPending => {
+                "Too many sign-ins are in progress right now. Please try again in a minute."
             }
         }
     }

@@ -161,3 +161,32 @@ async fn a_flood_of_unfinished_sign_ins_stays_bounded_and_others_sign_in() {
     );
     host.stop();
 }
+
+#[tokio::test]
+async fn the_in_memory_store_is_capped_whatever_the_number_of_clients() {
+    let b = TestBroker::start_with(echo_dir(), &echo_connector("echo", "Hello", None), |o| {
+        o.max_pending = Some(3);
+    })
+    .await;
+    let first = start_sign_in(&b.url, "echo", None).await;
+    for _ in 0..2 {
+        start_sign_in(&b.url, "echo", None).await;
+    }
+    let r = host_support::http()
+        .get(b.at("/sign-in/echo"))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[RETRY_AFTER], "60");
+    host_support::assert_error(r, 503, "too_many_pending_sign_ins").await;
+    // Sign-ins already started still finish.
+    let done = host_support::callback(
+        &b.url,
+        "echo",
+        &[("state", &first.state), ("code", "c")],
+        Some(&first.cookie),
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+}

@@ -90,4 +90,8 @@ impl PendingStore for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
+
+    fn entries_in_memory(&self) -> Option<usize> {
+        Some(self.len())
+    }
 }

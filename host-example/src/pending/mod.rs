@@ -118,6 +118,12 @@ pub trait PendingStore: Send + Sync + 'static {
         None
     }
 
+    /// The entries (pending sign-ins and tombstones) this store keeps in this process's memory,
+    /// which the broker caps; `None` for a store whose memory is elsewhere (Redis).
+    fn entries_in_memory(&self) -> Option<usize> {
+        None
+    }
+
     /// A cheap reachability check, for `/healthz`.
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async { Ok(()) }.boxed()

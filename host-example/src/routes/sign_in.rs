@@ -29,6 +29,10 @@ pub async fn sign_in(
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         return fail(Failure::from(HostError::SignInRateLimited).retry_after(secs));
     }
+    // A flood from many addresses: memory stays bounded, at the cost of refusing sign-ins.
+    if broker.pending_store_is_full() {
+        return fail(Failure::from(HostError::TooManyPending).retry_after(60));
+    }
     let generation = broker.current();
     let Some(instance) = generation.instance(&id) else {
         return fail(HostError::UnknownConnector.into());

@@ -64,6 +64,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let latency_load = Workload::at_once(slow.endpoint(), options.latency_count);
     let (mut main, mut latency) = (Rounds::default(), Rounds::default());
     let (mut load_one, mut load_many, mut logto_load_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut probed_one, mut probed_many) = (Vec::new(), Vec::new());
     let serve = host::has_serve();
     if serve {
         // The Redis host is measured whenever the in-memory one is: fail now, not rounds later.
@@ -100,8 +101,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
             eprintln!("round {}: {} with latency", round + 1, who.name());
             latency.push(who, contender(who, &latency_load, &plugin)?);
         }
-        load_one.push(load(&plugin, 1)?);
-        load_many.push(load(&plugin, options.load_files)?);
+        load_one.push(load(&plugin, 1, false)?);
+        probed_one.push(load(&plugin, 1, true)?);
+        load_many.push(load(&plugin, options.load_files, false)?);
+        probed_many.push(load(&plugin, options.load_files, true)?);
         logto_load_ms.push(node::load_ms()?);
     }
     let host = match serve {
@@ -121,6 +124,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         latency,
         load_one,
         load_many,
+        probed_one,
+        probed_many,
         logto_load_ms,
         micro: micro(&options.criterion_dir),
         host,
@@ -146,12 +151,16 @@ fn contender(who: Who, workload: &Workload, plugin: &Path) -> Result<Sample, Str
     node::json_line(command)
 }
 
-/// One discovery of `files` copies of the plugin, in a fresh process.
-fn load(plugin: &Path, files: usize) -> Result<LoadSample, String> {
+/// One discovery of `files` copies of the plugin, in a fresh process; with `probe`, each file is
+/// first loaded in a child process, as `host-example` does.
+fn load(plugin: &Path, files: usize, probe: bool) -> Result<LoadSample, String> {
     let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
     command
         .args(["load", "--files", &files.to_string(), "--plugin"])
         .arg(plugin);
+    if probe {
+        command.arg("--probe");
+    }
     node::json_line(command)
 }
 
