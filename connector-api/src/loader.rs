@@ -58,8 +58,14 @@ pub enum RejectReason {
     IncompatibleVersion { plugin: String, host: String },
     #[error("layout mismatch with connector-api {host}: {detail}")]
     LayoutMismatch { host: String, detail: String },
-    #[error("initialisation panicked")]
-    InitPanicked,
+    /// The plugin's root module panicked while it was built. `message` is the panic's message
+    /// when a probe process saw it (empty for an in-process load, where the plugin's own panic
+    /// hook reports it).
+    #[error("initialisation panicked{}", match message.is_empty() {
+        true => String::new(),
+        false => format!(": {message}"),
+    })]
+    InitPanicked { message: String },
     #[error("initialisation failed: {0}")]
     InitFailed(String),
     /// The probe process died of a signal while loading the file (its ELF constructors, say).
@@ -362,7 +368,9 @@ fn reject_reason(e: LibraryError) -> RejectReason {
         LibraryError::RootModule {
             err: RootModuleError::Unwound,
             ..
-        } => RejectReason::InitPanicked,
+        } => RejectReason::InitPanicked {
+            message: String::new(),
+        },
         LibraryError::RootModule {
             err: RootModuleError::Returned(e),
             ..

@@ -143,6 +143,11 @@ fn interpret(status: ExitStatus, stdout: &[u8], stderr: &[u8]) -> Result<(), Rej
         .find_map(|l| l.strip_prefix(RESULT_PREFIX).map(str::to_owned));
     match result.map(|r| serde_json::from_str::<Outcome>(&r)) {
         Some(Ok(Outcome::Loaded { .. })) => Ok(()),
+        Some(Ok(Outcome::Refused(RejectReason::InitPanicked { .. }))) => {
+            Err(RejectReason::InitPanicked {
+                message: panic_message(stderr),
+            })
+        }
         Some(Ok(Outcome::Refused(reason))) => Err(reason),
         Some(Err(e)) => Err(RejectReason::ProbeFailed(format!("unreadable result: {e}"))),
         None => Err(RejectReason::ProbeFailed(match excerpt(stderr) {
@@ -220,19 +225,47 @@ fn kill_group(child: &Child) {
     }
 }
 
-/// The last line of `stderr` that says something, on one line and short, without control
-/// characters (the reason reaches logs and terminals).
+/// The message of the last panic the child reported on `stderr` (std's default hook writes
+/// `thread '…' panicked at FILE:LINE:COL:` and the message on the line after it), short.
+fn panic_message(stderr: &[u8]) -> String {
+    let text = printable(stderr);
+    let mut lines = text.lines();
+    let mut message = "";
+    while let Some(line) = lines.next() {
+        if line.contains(" panicked at ") {
+            message = lines.next().unwrap_or_default();
+        }
+    }
+    shorten(message)
+}
+
+/// The last line of `stderr` that says something, on one line and short.
 fn excerpt(stderr: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(stderr)
+    let text = printable(stderr);
+    shorten(
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default(),
+    )
+}
+
+/// `stderr` as text without control characters but newlines (a reason reaches logs and
+/// terminals).
+fn printable(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
         .chars()
         .map(|c| match c {
             '\n' => c,
             c if c.is_control() => char::REPLACEMENT_CHARACTER,
             c => c,
         })
-        .collect();
-    let last = text.lines().rev().find(|l| !l.trim().is_empty());
-    let line = one_line(last.unwrap_or_default());
+        .collect()
+}
+
+/// `line` on one line, at most [`EXCERPT_LEN`] characters.
+fn shorten(line: &str) -> String {
+    let line = one_line(line);
     match line.char_indices().nth(EXCERPT_LEN) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -313,6 +346,24 @@ mod tests {
         assert_eq!(
             sh(&script).probe(Path::new("/x.so")),
             Err(RejectReason::NotAPlugin)
+        );
+    }
+
+    #[test]
+    fn a_panicking_initialisation_carries_the_panic_s_message() {
+        let panicked = RejectReason::InitPanicked {
+            message: String::new(),
+        };
+        let line = serde_json::to_string(&Outcome::Refused(panicked)).unwrap();
+        let script = format!(
+            "printf \"thread '<unnamed>' panicked at src/lib.rs:11:5:\\nno config here\\nnote: run \
+             with RUST_BACKTRACE=1\\n\" >&2; echo '{RESULT_PREFIX}{line}'"
+        );
+        assert_eq!(
+            sh(&script).probe(Path::new("/x.so")),
+            Err(RejectReason::InitPanicked {
+                message: "no config here".into()
+            })
         );
     }
 

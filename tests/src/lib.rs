@@ -5,6 +5,7 @@
 //! `cargo test` never tests a stale plugin build.
 
 pub mod hf;
+pub mod logs;
 
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! What a newcomer sees: the README's first command (`host-example demo` from `target/debug`,
 //! with its default plugin directory) run as a Rust developer would, with `RUST_BACKTRACE=1`;
-//! and a plugin that panics in a call, reported as one log line.
+//! and a plugin that panics while loading or in a call, reported as one log line.
 
 mod host_support;
 
@@ -129,6 +129,51 @@ async fn a_panic_in_a_plugin_call_is_one_log_line_without_a_backtrace() {
     assert!(
         lines[0].contains("libecho.so"),
         "the plugin file is named: {log}"
+    );
+    for noise in ["backtrace", "panicked at"] {
+        assert!(
+            !log.contains(noise),
+            "`{noise}` on the broker's stderr:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_plugin_that_panics_while_loading_is_one_log_line_with_its_message() {
+    let dir = echo_dir();
+    dir.add("panicking-init-plugin");
+    let config = dir.path().join("broker.toml");
+    std::fs::write(
+        &config,
+        "public_url = \"http://127.0.0.1:1\"\n[[connectors]]\nid = \"echo\"\n\
+         factory = \"echo-web\"\nconfig = { greeting = \"hi\" }\n",
+    )
+    .unwrap();
+    let (plugins, config) = (
+        dir.path().display().to_string(),
+        config.display().to_string(),
+    );
+    let host = Host::spawn(
+        &[
+            "serve",
+            "--plugins",
+            &plugins,
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("RUST_BACKTRACE", "1")],
+    )
+    .unwrap();
+    let log = host.stderr.lock().unwrap().clone();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("panic")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("libpanicking_init_plugin.so")
+            && lines[0]
+                .contains("initialisation panicked: panicking-init-plugin: refusing to initialise"),
+        "{log}"
     );
     for noise in ["backtrace", "panicked at"] {
         assert!(

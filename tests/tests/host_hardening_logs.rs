@@ -5,8 +5,7 @@
 
 mod host_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use connector_tests::logs::capture_logs;
 use std::time::Duration;
 
 use host_support::{
@@ -16,38 +15,6 @@ use serde_json::Value;
 
 /// A code that would forge a log line and turn the operator's terminal red.
 const FORGING_CODE: &str = "x\n2026-01-01T00:00:00Z  INFO forged: FORGED\x1b[31m";
-
-/// Log lines, captured in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            let writer = capture.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("host_example=debug")
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .try_init()
-                .expect("no other subscriber in this test binary");
-            capture
-        })
-        .clone()
-}
 
 /// Every line is a whole log line (it starts with its timestamp) and there is no ESC.
 fn assert_no_injection(logs: &str) {
@@ -64,7 +31,7 @@ fn assert_no_injection(logs: &str) {
 /// same; a connector id from the URL carrying it too.
 #[tokio::test]
 async fn outside_values_are_logged_escaped() {
-    let logs = capture_logs();
+    let logs = capture_logs("host_example=debug");
     let toml_escaped = "general\\n2026-01-01T00:00:00Z  INFO forged: FORGED\\u001b[31m";
     let connectors = echo_connector("echo", "Hello\\nFORGED\\u001b[31m", None)
         + &echo_connector("failing", "x", Some(toml_escaped));
@@ -94,7 +61,7 @@ async fn outside_values_are_logged_escaped() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     for expected in ["sign-in complete", "sign-in failed", "unknown_connector"] {
         assert!(logs.contains(expected), "no {expected:?} line in:\n{logs}");
     }

@@ -118,7 +118,12 @@ fn discover_loads_the_good_plugins_and_names_each_refused_file() {
                     host: "0.1.0".into(),
                 }
             ),
-            ("libpanicking_init_plugin.so", &RejectReason::InitPanicked),
+            (
+                "libpanicking_init_plugin.so",
+                &RejectReason::InitPanicked {
+                    message: String::new()
+                }
+            ),
         ]
     );
     for r in &found.rejected {
@@ -154,7 +159,18 @@ fn every_reject_reason_reads_as_one_line_naming_the_cause() {
             },
             "layout mismatch with connector-api 0.1.0: Error:mismatched package Expected: connector-api Found: layout-mismatch-plugin",
         ),
-        (RejectReason::InitPanicked, "initialisation panicked"),
+        (
+            RejectReason::InitPanicked {
+                message: String::new(),
+            },
+            "initialisation panicked",
+        ),
+        (
+            RejectReason::InitPanicked {
+                message: "boom".into(),
+            },
+            "initialisation panicked: boom",
+        ),
         (
             RejectReason::DuplicateId {
                 id: "echo-web".into(),
@@ -565,7 +581,12 @@ fn the_probe_refuses_libraries_that_crash_or_hang_while_loading_and_the_others_l
                     host: "0.1.0".into(),
                 }
             ),
-            ("libpanicking_init_plugin.so", &RejectReason::InitPanicked),
+            (
+                "libpanicking_init_plugin.so",
+                &RejectReason::InitPanicked {
+                    message: "panicking-init-plugin: refusing to initialise".into()
+                }
+            ),
             ("libsegfaulting_init_plugin.so", &crashed("SIGSEGV", "")),
         ]
     );

@@ -5,8 +5,7 @@
 
 mod host_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use connector_tests::logs::capture_logs;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -67,45 +66,6 @@ fn connector(hub: &HubSandbox) -> connector_api::Connector {
 }
 
 // ---------------------------------------------------------------- log capture
-
-/// Log lines, captured in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Every log line of this test process at every level (trace included), from now on.
-fn capture_logs() -> Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            let writer = capture.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("trace")
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .try_init()
-                .expect("no other subscriber in this test binary");
-            capture
-        })
-        .clone()
-}
 
 // ---------------------------------------------------------------- what must never show
 
@@ -239,7 +199,7 @@ fn echo(status: u16, format: EchoFormat) -> Fault {
 /// while the errors still say what failed and quote the provider's (scrubbed) words.
 #[tokio::test]
 async fn a_provider_echoing_the_request_leaks_no_credential_to_any_output() {
-    let logs = capture_logs();
+    let logs = capture_logs("trace");
     let hub = hub().await;
     let b = broker(&hub).await;
     let cases = [

@@ -4,8 +4,7 @@
 
 mod host_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use connector_tests::logs::capture_logs;
 
 use base64::Engine as _;
 use connector_tests::PluginDir;
@@ -207,40 +206,6 @@ async fn open_redirect_attempts_change_nothing() {
     }
 }
 
-/// Log lines, captured in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every log line of this test process at debug level, from now on (one global subscriber:
-/// the broker logs from whichever runtime thread runs its handlers).
-fn capture_logs() -> Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            let writer = capture.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("debug")
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .try_init()
-                .expect("no other subscriber in this test binary");
-            capture
-        })
-        .clone()
-}
-
 /// What the flows of [`no_secret_in_logs_or_error_bodies`] produced.
 #[derive(Default)]
 struct Seen {
@@ -281,7 +246,7 @@ async fn flow(b: &TestBroker, seen: &mut Seen, accept: &str) -> u16 {
 /// access tokens, nonces) and each state and cookie value in every log line and response body.
 #[tokio::test]
 async fn no_secret_in_logs_or_error_bodies() {
-    let logs = capture_logs();
+    let logs = capture_logs("debug");
     let hub = hub().await;
     let b = hf_broker(&hub).await;
     let mut seen = Seen::default();
@@ -314,7 +279,7 @@ async fn no_secret_in_logs_or_error_bodies() {
     failures_at_the_host(&b, &mut seen).await;
 
     seen.secrets.extend(sandbox_secrets(&hub));
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(logs.contains("DEBUG"), "debug lines are captured");
     assert!(
         logs.contains("sign-in failed"),
